@@ -1,0 +1,137 @@
+"""The `episode` flow: one video in, per-person screen time out. Reads like the pipeline diagram:
+
+    probe -> shots ----------------------\\
+    probe -> detect -> track -> embed -> cluster -> match (+ facebank) -> screen time -> publish
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from screenalytics import __version__
+from screenalytics.tasks import storage
+from screenalytics.tasks.cache import Ref, RunContext, StageOutput
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.models.registry import scrfd_path, sha256_file
+from screenalytics.tasks.settings import Settings, effective_config, load_settings
+from screenalytics.tasks.steps import (cluster_task, detect_task, embed_task, facebank_task, folder_ref,
+                                       match_task, probe_task, sample_fps, screentime_task, shots_task, track_task)
+from screenalytics.tasks.probe import check_file
+
+PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_id}/
+    "probe": [("episode", "episode.parquet")], "shots": [("shots", "shots.parquet")],
+    "detect": [("detections", "detections.parquet")], "track": [("tracks", "tracks.parquet")],
+    "match": [("identities", "identities.parquet")],
+    "screentime": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet")],
+}
+
+
+@task(name="prepare")
+def prepare(video: str, ep_id: str | None, settings: Settings) -> RunContext:
+    """Validate the inputs and hash the video's bytes (the cache key of everything downstream)."""
+    path = Path(video).expanduser()
+    check_file(str(path))
+    ep = storage.validate_ep_id(ep_id or path.stem)
+    url = path.resolve().as_uri()
+    return RunContext(ep_id=ep, episode_url=storage.join(storage.normalize_root(settings.root), "episodes", ep),
+                      video=Ref(url=url, sha256=storage.sha256_url(url)), model_dir=settings.model_dir)
+
+
+def facebank_ref(facebank: str | None) -> Ref | None:
+    if not facebank:
+        return None
+    if "://" in facebank and not facebank.startswith("file://"):
+        return Ref(url=facebank, sha256=storage.sha256_url(facebank))
+    path = Path(storage.local_path(facebank) or facebank).expanduser()
+    if path.is_dir():
+        return folder_ref(path)
+    if path.is_file():
+        url = path.resolve().as_uri()
+        return Ref(url=url, sha256=storage.sha256_url(url))
+    raise InputError(f"{facebank}: facebank not found (give a folder with one sub-folder per person, "
+                     "or a facebank .parquet built with `screenalytics facebank import`).")
+
+
+@task(name="publish")
+def publish(ctx: RunContext, outputs: dict[str, StageOutput], states: dict[str, str], settings: Settings,
+            models: dict[str, Any]) -> dict[str, Any]:
+    """Copy the stable tables to the episode folder (the output contract) and write the run manifest."""
+    for stage, items in PUBLISHED.items():
+        for name, target in items:
+            data = storage.read_bytes(outputs[stage].url(name))
+            storage.write_bytes(storage.join(ctx.episode_url, target), data)
+    screentime = outputs["screentime"].table("screentime")
+    storage.write_bytes(storage.join(ctx.episode_url, "screentime.csv"), screentime.to_csv(index=False).encode())
+    info = outputs["screentime"].info
+    manifest = {
+        "ep_id": ctx.ep_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "input": {"url": ctx.video.url, "sha256": ctx.video.sha256}, "code_version": __version__,
+        "config": effective_config(settings), "models": models,
+        "stages": {name: {"key": out.key, "seconds": round(out.seconds, 3), "state": states[name],
+                          "info": out.info} for name, out in outputs.items()},
+        "metrics": info["metrics"], "warnings": info["warnings"],
+    }
+    storage.write_json(manifest, storage.join(ctx.episode_url, "manifest.json"))
+    return manifest
+
+
+@flow(name="episode", log_prints=True)
+def episode(video: str, ep_id: str | None = None, facebank: str | None = None, profile: str | None = None,
+            stride: int | None = None, root: str | None = None, overrides: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+    """Run the whole visual pipeline on one episode; returns the run manifest."""
+    settings = load_settings({"profile": profile, "root": root, "detect.stride": stride, **(overrides or {})})
+    ctx = prepare(video, ep_id, settings)
+    scrfd = scrfd_path(settings.model_dir)
+    model = Ref(url=scrfd.resolve().as_uri(), sha256=sha256_file(scrfd))
+    backend = settings.embed.backend
+    states: dict[str, str] = {}
+
+    def run(stage_task: Any, **kwargs: Any) -> StageOutput:
+        state = stage_task(ctx=ctx, return_state=True, **kwargs)
+        states[stage_task.name] = state.name
+        return state.result()
+
+    probe = run(probe_task)
+    shots = run(shots_task, probe=probe, cfg=settings.shots)
+    detect = run(detect_task, probe=probe, cfg=settings.detect, model=model)
+    track = run(track_task, detect=detect, shots=shots, cfg=settings.track,
+                fps=sample_fps(settings.detect, float(probe.info["fps"])))
+    embed = run(embed_task, track=track, detect=detect, cfg=settings.embed)
+    cluster = run(cluster_task, track=track, embed=embed, cfg=settings.cluster, backend=backend,
+                  split_distance=settings.embed.split_distance[backend])
+    bank_ref = facebank_ref(facebank)
+    bank = (run(facebank_task, source=bank_ref, embed_cfg=settings.embed, detect_cfg=settings.detect, model=model)
+            if bank_ref else None)
+    match = run(match_task, cluster=cluster, track=track, facebank=bank, cfg=settings.match, backend=backend)
+    screentime = run(screentime_task, match=match, cluster=cluster, track=track, detect=detect, shots=shots,
+                     probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
+    outputs = {"probe": probe, "shots": shots, "detect": detect, "track": track, "embed": embed,
+               "cluster": cluster, "match": match, "screentime": screentime}
+    if bank is not None:
+        outputs["facebank"] = bank
+    models = {"detector": {"id": "scrfd-2.5g-kps", "sha256": model.sha256},
+              "embedder": {"id": embed.info["embedder"], "backend": backend}}
+    manifest = publish(ctx, outputs, states, settings, models)
+    _report(ctx, manifest, screentime)
+    return manifest
+
+
+def _report(ctx: RunContext, manifest: dict[str, Any], screentime: StageOutput) -> None:
+    logger = get_run_logger()
+    for warning in manifest["warnings"]:
+        logger.warning("guardrail: %s", warning)
+    table = screentime.table("screentime")
+    try:
+        create_table_artifact(key=f"screentime-{ctx.ep_id.lower().replace('_', '-').replace('.', '-')}",
+                              table=table.round(3).astype(object).where(table.notna(), None).to_dict("records"),
+                              description=f"Screen time for {ctx.ep_id}")
+        create_markdown_artifact(markdown="\n".join(f"- {w}" for w in manifest["warnings"]) or "No warnings.",
+                                 description=f"Guardrails for {ctx.ep_id}")
+    except Exception as exc:  # artifacts are a convenience; never fail a finished run on them
+        logging.getLogger(__name__).debug("artifact upload skipped: %s", exc)

@@ -1,0 +1,160 @@
+"""Plan builders for synthetic episodes made of GRID talking-head clips (see compose.py).
+
+All plans target a 1280x720 canvas at 25 fps and read cast clips only inside
+EPISODE_SOURCE_WINDOW_S, so facebank stills taken at STILL_TIMES_S are never episode frames.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import av
+import cv2
+
+from screenalytics.compose import (
+    EPISODE_SOURCE_WINDOW_S, STILL_TIMES_S, Layer, Shot, Source, compose_episode,
+)
+
+GRID_FACE_FRAC = 110 / 288  # face height / frame height in a GRID clip (360x288)
+GRID_ASPECT = 360 / 288
+SAMPLE_MAX_CAST = 4
+DEFAULT_CLIPS_DIR = Path(__file__).resolve().parents[1] / "samples" / "grid"
+W, H = 1280, 720
+
+
+def head(path: Path, person: str, start_s: float, face_px: float, cx: float, cy: float,
+         **fx: float | int) -> Layer:
+    """A GRID layer scaled so the face is ~``face_px`` tall, centred on canvas point (cx, cy)."""
+    h = round(face_px / GRID_FACE_FRAC)
+    w = round(h * GRID_ASPECT)
+    return Layer(Path(path), person, start_s, (round(cx - w / 2), round(cy - h / 2), w, h), **fx)
+
+
+def _cast(clips: dict[str, Path], least: int) -> list[tuple[str, Path]]:
+    if len(clips) < least:
+        raise ValueError(f"need at least {least} clips, got {len(clips)}")
+    return sorted((name, Path(p)) for name, p in clips.items())
+
+
+def _solo(c: tuple[str, Path], face_px: float, cx: float = W / 2, cy: float = H / 2,
+          start: float = 0.0, dur: float = 2.0, **kw: object) -> Shot:
+    """A single-person shot where that person's own voice plays."""
+    name, path = c
+    return Shot(dur, [head(path, name, start, face_px, cx, cy)], voice=Source(path, start, name), **kw)
+
+
+def check_source_window(shots: list[Shot], window: tuple[float, float] = EPISODE_SOURCE_WINDOW_S,
+                        fps: int = 25) -> None:
+    """Raise ValueError if a layer or voice reads cast media outside ``window`` (backgrounds exempt)."""
+    for k, s in enumerate(shots):
+        used = round(s.duration_s * fps) / fps
+        for path, start in [(ly.path, ly.start_s) for ly in s.layers] + (
+                [(s.voice.path, s.voice.start_s)] if s.voice else []):
+            if start < window[0] or start + used > window[1] + 1e-9:
+                raise ValueError(f"shot {k}: {Path(path).name} uses [{start}, {start + used}) s, "
+                                 f"outside the episode window {window}")
+
+
+def sample_plan(clips: dict[str, Path]) -> list[Shot]:
+    """Demo plan (~22 s): solo shots of up to 4 people, two-shots, a closing 2x2 group.
+
+    Each person appears at least twice with other shots in between, with large/medium faces;
+    each solo shot plays that person's voice.
+    """
+    c = _cast(clips, 2)[:SAMPLE_MAX_CAST]
+    n = len(c)
+    shots = [_solo(p, 270) for p in c]  # large faces, full height
+    shots.append(Shot(2.0, [head(c[0][1], c[0][0], 0.0, 185, 320, 370),
+                            head(c[1][1], c[1][0], 0.0, 185, 960, 370)],
+                      voice=Source(c[0][1], 0.0, c[0][0])))
+    for i, k in enumerate([(j + 2) % n for j in range(n)]):  # medium, off-centre, other order
+        shots.append(_solo(c[k], 200, 470 if i % 2 else 810, 380, start=0.2, dur=1.8))
+    if n >= 4:
+        shots.append(Shot(2.0, [head(c[2][1], c[2][0], 0.0, 185, 320, 370),
+                                head(c[3][1], c[3][0], 0.0, 185, 960, 370)],
+                          voice=Source(c[3][1], 0.0, c[3][0])))
+    cells = [(320, 180), (960, 180), (320, 540), (960, 540)]
+    shots.append(Shot(2.0, [head(p, name, 0.0, 125, *cells[i]) for i, (name, p) in enumerate(c)]))
+    check_source_window(shots)
+    return shots
+
+
+def tv_hard_plan(clips: dict[str, Path], crowd: Path | None = None) -> list[Shot]:
+    """TV-hard plan (~20 s): 3x3 grid of ~40 px faces, picture-in-picture with a ~40 px inset,
+    dim, blur, JPEG q8 under a lower third, slow zoom, pan, a cross-dissolve, and (if ``crowd``
+    is given) crowd B-roll full of extras with no cast. With fewer than 9 clips the grid
+    repeats people (at other source offsets)."""
+    c = _cast(clips, 2)
+    n = len(c)
+    p = [c[i % n] for i in range(4)]
+    grid = [head(c[i % n][1], c[i % n][0], 0.1 * (i // n), 40, W / 6 * (2 * (i % 3) + 1),
+                 H / 6 * (2 * (i // 3) + 1)) for i in range(9)]
+    inset = head(p[2][1], p[2][0], 0.0, 40, W - 280, 110, border=3)  # over the main clip
+    shots = [
+        Shot(1.6, grid, voice=Source(p[0][1], 0.0, p[0][0])),
+        Shot(2.0, [head(p[1][1], p[1][0], 0.0, 275, W / 2, H / 2), inset],
+             voice=Source(p[1][1], 0.0, p[1][0])),
+        _solo(p[3], 230, dim=0.3),
+        _solo(p[0], 180, blur=5.0),
+        # layer bottom at y=652: the bar (y >= 540) covers the chin and mouth region
+        _solo(p[1], 183, cy=412, jpeg=8, lower_third="SCREENALYTICS NEWS  |  LIVE"),
+        _solo(p[2], 180, zoom=(1.0, 1.35)),
+        Shot(2.0, [head(p[3][1], p[3][0], 0.0, 150, 380, 380),
+                   head(p[0][1], p[0][0], 0.0, 150, 900, 380)], pan=(120.0, -120.0),
+             voice=Source(p[3][1], 0.0, p[3][0])),
+        _solo(p[0], 230, dissolve_s=0.8),
+        _solo(p[1], 230),
+    ]
+    if crowd is not None:
+        shots.append(Shot(3.0, background=Source(Path(crowd), 0.0)))
+    check_source_window(shots)
+    return shots
+
+
+def extract_stills(video_path: str | Path, out_dir: str | Path,
+                   times_s: Sequence[float] = STILL_TIMES_S) -> list[Path]:
+    """Write JPEG stills (quality 95) of the frames shown at ``times_s`` (source seconds)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with av.open(str(video_path)) as c:
+        fps = float(c.streams.video[0].average_rate)
+        want = {math.floor(t * fps + 1e-6): t for t in times_s}
+        for k, f in enumerate(c.decode(video=0)):
+            if k in want:
+                paths.append(out_dir / f"still_{round(want.pop(k) * 1000):04d}ms.jpg")
+                cv2.imwrite(str(paths[-1]), f.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not want:
+                break
+    if want:
+        raise ValueError(f"{Path(video_path).name} has no frame at {sorted(want.values())} s")
+    return paths
+
+
+def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
+                 kind: Literal["sample", "tv_hard"] = "sample",
+                 crowd: str | Path | None = None) -> dict[str, Path]:
+    """Compose a sample episode + truth + facebank into ``out_dir``; return their paths.
+
+    Writes episode.mp4, truth.json and facebank/<person>/still_*.jpg (stills at STILL_TIMES_S,
+    outside the episode's source window) for every person the plan shows or voices.
+    """
+    out_dir = Path(out_dir)
+    clips = {p.stem: p for p in sorted(Path(clips_dir).glob("*.mpg"))}
+    if kind == "sample":
+        shots = sample_plan(clips)
+    elif kind == "tv_hard":
+        shots = tv_hard_plan(clips, Path(crowd) if crowd else None)
+    else:
+        raise ValueError(f"unknown kind {kind!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    truth = compose_episode(shots, out_dir / "episode.mp4")
+    truth_path = truth.to_json(out_dir / "truth.json")
+    people = sorted({ly.person for s in shots for ly in s.layers}
+                    | {s.voice.name for s in shots if s.voice})
+    for name in people:
+        extract_stills(clips[name], out_dir / "facebank" / name, STILL_TIMES_S)
+    return {"episode": out_dir / "episode.mp4", "truth": truth_path, "facebank": out_dir / "facebank"}

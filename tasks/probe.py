@@ -1,0 +1,82 @@
+"""Probe: what is in the container (duration, frame rate, size, rotation, VFR, audio) and is it whole."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.schemas import Episodes
+from screenalytics.tasks.video import open_container
+
+VFR_TOLERANCE = 0.05  # std of frame durations / median duration above which the stream counts as variable rate
+TRUNCATION_TOLERANCE_S = 1.0  # readable packets must reach the declared duration within this
+
+
+def check_file(path: str) -> None:
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{path}: file not found. Check the path (and --root if it is relative).")
+    if file.is_dir():
+        raise InputError(f"{path}: is a folder, not a video file.")
+    if os.path.getsize(file) == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes). Copy or download it again.")
+
+
+def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str) -> pd.DataFrame:
+    """One `Episodes` row. Demuxes every packet (no decode) to measure frame timing and detect truncation."""
+    check_file(path)
+    with open_container(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path}: has no video stream. Screenalytics needs a video file.")
+        stream = container.streams.video[0]
+        base = float(stream.time_base)
+        declared = (float(stream.duration * base) if stream.duration
+                    else (container.duration or 0) / av.time_base)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        audio_start = float(audio.start_time * audio.time_base) if audio and audio.start_time is not None else None
+        pts: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    pts.append(packet.pts)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: the file is damaged ({exc}). Re-export or re-download it.") from exc
+        if not pts:
+            raise InputError(f"{path}: the video stream holds no frames. Re-export or re-download it.")
+        rotation = _first_frame_rotation(path)
+    times = np.sort(np.asarray(pts, np.float64)) * base
+    steps = np.diff(times)
+    step = float(np.median(steps)) if len(steps) else 1.0 / float(stream.average_rate or 25)
+    fps = 1.0 / step
+    start = float(times[0])
+    measured = float(times[-1] - start + step)
+    if declared and measured + TRUNCATION_TOLERANCE_S < declared * 0.95:
+        raise InputError(
+            f"{path}: truncated: the header says {declared:.1f} s but frames stop at {measured:.1f} s. "
+            "Copy or download the file again.")
+    vfr = bool(len(steps) > 1 and float(np.std(steps)) / step > VFR_TOLERANCE)
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if rotation in (90, -90, 270, -270):
+        width, height = height, width
+    row = {
+        "ep_id": ep_id, "source_url": source_url, "content_sha256": content_sha256,
+        "duration_s": measured, "fps": fps, "n_frames": len(pts), "width_px": width, "height_px": height,
+        "rotation_deg": rotation, "variable_frame_rate": vfr, "video_start_s": start,
+        "has_audio": audio is not None, "audio_start_s": audio_start,
+        "video_codec": stream.codec_context.name,
+    }
+    return Episodes.validate(pd.DataFrame([row]))
+
+
+def _first_frame_rotation(path: str) -> int:
+    """Decode the first frame: proves the stream decodes and reads its display rotation."""
+    with open_container(path) as container:
+        try:
+            frame = next(container.decode(video=0))
+        except (StopIteration, av.error.FFmpegError) as exc:
+            raise InputError(f"{path}: no frame could be decoded. Re-export or re-download it.") from exc
+        return int(getattr(frame, "rotation", 0) or 0)

@@ -1,0 +1,177 @@
+"""Pandera schemas: the one contract between stages.
+
+Units are in column names (`_s` seconds, `_px` pixels). Every stage validates what it writes, so a table that
+reaches a later stage (or a user's DuckDB query) always has these columns and types.
+"""
+from __future__ import annotations
+
+import pandera.pandas as pa
+from pandera.typing.pandas import Series
+
+
+class _Strict(pa.DataFrameModel):
+    class Config:
+        strict = True
+        coerce = True
+
+
+class Episodes(_Strict):
+    """One row per episode: what `probe` found in the container."""
+
+    ep_id: Series[str]
+    source_url: Series[str]
+    content_sha256: Series[str]
+    duration_s: Series[float] = pa.Field(gt=0)
+    fps: Series[float] = pa.Field(gt=0)
+    n_frames: Series[int] = pa.Field(ge=1)
+    width_px: Series[int] = pa.Field(gt=0)
+    height_px: Series[int] = pa.Field(gt=0)
+    rotation_deg: Series[int]
+    variable_frame_rate: Series[bool]
+    video_start_s: Series[float]
+    has_audio: Series[bool]
+    audio_start_s: Series[float] = pa.Field(nullable=True)
+    video_codec: Series[str]
+
+
+class Shots(_Strict):
+    """Shots between hard cuts, on the container timeline."""
+
+    ep_id: Series[str]
+    shot_id: Series[int] = pa.Field(ge=0)
+    start_s: Series[float]
+    end_s: Series[float]
+
+    @pa.dataframe_check
+    def ordered(cls, df) -> Series[bool]:  # noqa: N805
+        return df["end_s"] > df["start_s"]
+
+
+class SampledFrames(_Strict):
+    """Frames the detector saw; each covers `[t_s, next t_s)` of the episode."""
+
+    ep_id: Series[str]
+    frame_idx: Series[int] = pa.Field(ge=0, unique=True)
+    t_s: Series[float]
+    n_faces: Series[int] = pa.Field(ge=0)
+
+
+class Detections(_Strict):
+    """One row per detected face on a sampled frame. `kp*` are the 5 SCRFD landmarks in frame pixels."""
+
+    ep_id: Series[str]
+    det_id: Series[int] = pa.Field(ge=0, unique=True)
+    frame_idx: Series[int] = pa.Field(ge=0)
+    t_s: Series[float]
+    x1: Series[float]
+    y1: Series[float]
+    x2: Series[float]
+    y2: Series[float]
+    score: Series[float] = pa.Field(ge=0, le=1)
+    face_h_px: Series[float] = pa.Field(ge=0)
+    sharpness: Series[float] = pa.Field(ge=0)
+    kp0_x: Series[float]
+    kp0_y: Series[float]
+    kp1_x: Series[float]
+    kp1_y: Series[float]
+    kp2_x: Series[float]
+    kp2_y: Series[float]
+    kp3_x: Series[float]
+    kp3_y: Series[float]
+    kp4_x: Series[float]
+    kp4_y: Series[float]
+
+
+class Chips(_Strict):
+    """A JPEG crop around each detection (decoded once, re-used by embedding and reports)."""
+
+    det_id: Series[int] = pa.Field(unique=True)
+    x0_px: Series[int]
+    y0_px: Series[int]
+    scale: Series[float] = pa.Field(gt=0)
+    jpeg: Series[object]
+
+
+class Tracks(_Strict):
+    """One row per tracked detection (the link back to `det_id` is kept)."""
+
+    ep_id: Series[str]
+    det_id: Series[int] = pa.Field(unique=True)
+    track_id: Series[int] = pa.Field(ge=0)
+    shot_id: Series[int] = pa.Field(ge=0)
+    t_s: Series[float]
+
+
+class FaceEmbeddings(_Strict):
+    """Embeddings of the quality-gated faces chosen per track."""
+
+    ep_id: Series[str]
+    det_id: Series[int] = pa.Field(unique=True)
+    track_id: Series[int]
+    t_s: Series[float]
+    quality: Series[float]
+    embedder: Series[str]
+    vector: Series[object]
+
+
+class Clusters(_Strict):
+    """Track segments (a track split where its appearance jumps) grouped into identities."""
+
+    ep_id: Series[str]
+    segment_id: Series[int] = pa.Field(ge=0, unique=True)
+    track_id: Series[int]
+    start_s: Series[float]
+    end_s: Series[float]
+    n_faces: Series[int] = pa.Field(ge=0)
+    cluster_id: Series[int] = pa.Field(ge=-1)
+
+
+class Identities(_Strict):
+    """Clusters named from the facebank: `person_id` is the cast name's slug or `unknown_N`."""
+
+    ep_id: Series[str]
+    segment_id: Series[int] = pa.Field(ge=0, unique=True)
+    track_id: Series[int]
+    start_s: Series[float]
+    end_s: Series[float]
+    cluster_id: Series[int]
+    person_id: Series[str]
+    name: Series[str]
+    match_distance: Series[float] = pa.Field(nullable=True)
+    match_margin: Series[float] = pa.Field(nullable=True)
+    match_votes: Series[float] = pa.Field(nullable=True)
+
+
+class FacebankEntries(_Strict):
+    """One row per enrolled face image."""
+
+    name: Series[str]
+    image: Series[str]
+    image_sha256: Series[str]
+    embedder: Series[str]
+    vector: Series[object]
+
+
+class Intervals(_Strict):
+    """Time a person is seen (`visual`) or heard (`speaking`), merged: no overlaps within (person, kind)."""
+
+    ep_id: Series[str]
+    person_id: Series[str]
+    kind: Series[str] = pa.Field(isin=["visual", "speaking"])
+    start_s: Series[float]
+    end_s: Series[float]
+
+
+class ScreenTime(_Strict):
+    """The output contract: one row per identity."""
+
+    ep_id: Series[str]
+    person_id: Series[str]
+    name: Series[str]
+    visual_s: Series[float] = pa.Field(ge=0)
+    speaking_s: Series[float] = pa.Field(nullable=True)
+    overlap_s: Series[float] = pa.Field(nullable=True)
+    appearances: Series[int] = pa.Field(ge=0)
+    first_seen_s: Series[float] = pa.Field(nullable=True)
+    last_seen_s: Series[float] = pa.Field(nullable=True)
+    share_of_episode: Series[float] = pa.Field(ge=0, le=1)

@@ -1,0 +1,77 @@
+"""Screen time: per-person intervals and totals from tracked, identified faces.
+
+A detection on a sampled frame covers that frame's sampling interval (until the next sampled frame, never past
+its shot's end). A person's coverage is merged per shot (so two tracks of one person never count twice), gaps
+shorter than `max_gap_s` are bridged within a shot (missed detections), never across a cut.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from screenalytics.tasks.cluster import assign_segments
+from screenalytics.tasks.schemas import Intervals, ScreenTime
+from screenalytics.tasks.settings import ScreenTimeConfig
+
+NOT_COUNTED = {"unidentified"}
+
+
+def merge_intervals(starts: np.ndarray, ends: np.ndarray, groups: np.ndarray, max_gap: float) -> pd.DataFrame:
+    """Union of intervals within each group, bridging gaps < `max_gap` (vectorised). Returns group/start/end."""
+    if len(starts) == 0:
+        return pd.DataFrame({"group": groups[:0], "start_s": starts[:0], "end_s": ends[:0]})
+    order = np.lexsort((starts, groups))
+    g, s, e = groups[order], starts[order], ends[order]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    run_end = pd.Series(e).groupby(np.cumsum(new_group)).cummax().to_numpy()
+    prev_end = np.r_[-np.inf, run_end[:-1]]
+    opens = new_group | (s > prev_end + max_gap)
+    run = np.cumsum(opens)
+    frame = pd.DataFrame({"run": run, "group": g, "start_s": s, "end_s": e})
+    merged = frame.groupby("run").agg(group=("group", "first"), start_s=("start_s", "min"), end_s=("end_s", "max"))
+    return merged.reset_index(drop=True)
+
+
+def coverage(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame) -> pd.DataFrame:
+    """Each tracked detection's covered interval `[t_s, next sampled frame)`, clipped to its shot's end."""
+    times = np.sort(frames["t_s"].to_numpy())
+    shot_end = shots.set_index("shot_id")["end_s"]
+    nxt_idx = np.searchsorted(times, tracks["t_s"].to_numpy(), side="right")
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    nxt = np.where(nxt_idx < len(times), times[np.minimum(nxt_idx, len(times) - 1)], tracks["t_s"] + step)
+    end = np.minimum(nxt, shot_end.reindex(tracks["shot_id"]).to_numpy())
+    return tracks.assign(start_s=tracks["t_s"].to_numpy(), end_s=np.maximum(end, tracks["t_s"].to_numpy()))
+
+
+def visual_intervals(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame, identities: pd.DataFrame,
+                     *, ep_id: str, cfg: ScreenTimeConfig) -> pd.DataFrame:
+    """`Intervals` of kind `visual`, one set per person_id."""
+    covered = coverage(tracks, frames, shots)
+    covered = covered.assign(segment_id=assign_segments(covered, identities))
+    covered = covered.merge(identities[["segment_id", "person_id"]], on="segment_id")
+    covered = covered[~covered["person_id"].isin(NOT_COUNTED)]
+    if cfg.min_track_s > 0:
+        span = covered.groupby("segment_id")["end_s"].transform("max") - covered.groupby("segment_id")[
+            "start_s"].transform("min")
+        covered = covered[span >= cfg.min_track_s]
+    key = covered["person_id"] + "\x00" + covered["shot_id"].astype(str)
+    per_shot = merge_intervals(covered["start_s"].to_numpy(), covered["end_s"].to_numpy(), key.to_numpy(),
+                               cfg.max_gap_s)
+    person = per_shot["group"].str.split("\x00").str[0].to_numpy()
+    merged = merge_intervals(per_shot["start_s"].to_numpy(), per_shot["end_s"].to_numpy(), person, 0.0)
+    table = pd.DataFrame({"ep_id": ep_id, "person_id": merged["group"], "kind": "visual",
+                          "start_s": merged["start_s"], "end_s": merged["end_s"]})
+    return Intervals.validate(table.sort_values(["person_id", "start_s"], ignore_index=True))
+
+
+def screen_time(intervals: pd.DataFrame, identities: pd.DataFrame, *, ep_id: str, duration_s: float) -> pd.DataFrame:
+    """The output contract table: one row per person_id (speaking/overlap stay null until audio lands)."""
+    visual = intervals[intervals["kind"] == "visual"].assign(d=lambda t: t["end_s"] - t["start_s"])
+    agg = visual.groupby("person_id").agg(visual_s=("d", "sum"), appearances=("d", "size"),
+                                          first_seen_s=("start_s", "min"), last_seen_s=("end_s", "max"))
+    names = identities.drop_duplicates("person_id").set_index("person_id")["name"]
+    table = agg.reset_index().assign(
+        ep_id=ep_id, name=lambda t: t["person_id"].map(names), speaking_s=np.nan, overlap_s=np.nan,
+        share_of_episode=lambda t: np.clip(t["visual_s"] / duration_s, 0, 1))
+    table = table.sort_values("visual_s", ascending=False, ignore_index=True)
+    return ScreenTime.validate(table[list(ScreenTime.to_schema().columns)])

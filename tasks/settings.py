@@ -1,0 +1,215 @@
+"""Typed settings: one model per stage plus a root.
+
+Precedence (highest first): CLI / flow parameters > environment (`SCREENALYTICS_*`) > profile
+(`config/profiles/<name>.yaml`) > stage YAML (`config/stages/<stage>.yaml`) > the defaults below.
+Environment keys: `SCREENALYTICS_ROOT`, `SCREENALYTICS_MODEL_DIR`, `SCREENALYTICS_PROFILE`, and
+`SCREENALYTICS_<STAGE>__<FIELD>` (e.g. `SCREENALYTICS_DETECT__SAMPLE_FPS=3`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "SCREENALYTICS_"
+Backend = Literal["dlib", "arcface"]
+
+
+class StageConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def fingerprint(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+class ShotsConfig(StageConfig):
+    detector: Literal["adaptive", "content"] = Field(
+        "adaptive", description="PySceneDetect detector; adaptive copes better with pans and fast motion.")
+    threshold: float = Field(
+        3.0, gt=0, description="Cut threshold (adaptive ratio or content score). Lower finds more cuts, "
+        "including false ones in fast motion; higher misses soft cuts.")
+    min_shot_s: float = Field(0.4, ge=0, description="Shortest shot; shorter ones merge into a neighbour.")
+    analysis_width_px: int = Field(
+        320, ge=64, description="Frames are downscaled to this width for cut analysis (speed vs. detail).")
+
+
+class DetectConfig(StageConfig):
+    sample_fps: float = Field(
+        5.0, gt=0, description="Frames per second sent to the face detector. Higher = finer timing and more "
+        "robust tracks, proportionally slower. Ignored when `stride` is set.")
+    stride: int | None = Field(None, ge=1, description="Detect on every Nth frame instead of `sample_fps`.")
+    det_thresh: float = Field(
+        0.5, ge=0, le=1, description="SCRFD score threshold. Lower finds more small/dim faces and more "
+        "false positives.")
+    min_face_px: float = Field(10.0, ge=0, description="Discard detections shorter than this (pixels).")
+    chip_margin: float = Field(0.5, ge=0, description="Context kept around a face chip, as a fraction of size.")
+    chip_face_px: int = Field(
+        160, ge=48, description="Chips are downscaled so the face is at most this tall; larger keeps more "
+        "detail for embedding, costs storage.")
+    chip_jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of stored face chips.")
+    threads: int = Field(2, ge=1, description="onnxruntime intra-op threads on CPU.")
+
+
+class TrackConfig(StageConfig):
+    track_activation_threshold: float = Field(
+        0.5, ge=0, le=1, description="Score a detection needs to start a track. Lower keeps faint faces.")
+    high_conf_det_threshold: float = Field(0.55, ge=0, le=1, description="ByteTrack's first-stage score.")
+    minimum_iou_threshold: float = Field(
+        0.1, ge=0, le=1, description="IoU needed to link a detection to a track. Raise for crowded shots.")
+    lost_track_buffer_s: float = Field(1.0, ge=0, description="How long a lost track may be re-found.")
+    minimum_consecutive_frames: int = Field(1, ge=1, description="Sampled frames before a track is confirmed.")
+
+
+class EmbedConfig(StageConfig):
+    backend: Backend = Field("dlib", description="`dlib` (default, 128-d, public-domain weights) or `arcface`.")
+    arcface_model: str | None = Field(None, description="Path of an ArcFace ONNX (for backend=arcface).")
+    faces_per_track: int = Field(
+        6, ge=1, description="Faces embedded per track, spread over its length. More = steadier identity "
+        "and a finer appearance gate, slower.")
+    min_face_px: float = Field(20.0, ge=0, description="Quality gate: faces shorter than this are not embedded.")
+    min_det_score: float = Field(0.5, ge=0, le=1, description="Quality gate: minimum detector score.")
+    min_sharpness: float = Field(
+        5.0, ge=0, description="Quality gate: minimum variance of the Laplacian of the face (blur).")
+    split_distance: dict[str, float] = Field(
+        default_factory=lambda: {"dlib": 0.75, "arcface": 1.3},
+        description="Appearance gate: a track is split where consecutive face embeddings are further apart "
+        "than this (per backend). Lower splits more eagerly.")
+    threads: int = Field(2, ge=1, description="Threads for the embedding model.")
+
+
+class ClusterConfig(StageConfig):
+    distance: dict[str, float] = Field(
+        default_factory=lambda: {"dlib": 0.5, "arcface": 1.1},
+        description="Merge two groups of tracks when their mean embeddings are closer than this (per "
+        "backend). Lower splits people into several identities; higher merges look-alikes.")
+    neighbors: int = Field(20, ge=1, description="Nearest neighbours (faiss) considered per track.")
+    cannot_link_cooccurring: bool = Field(
+        True, description="Two tracks seen in the same frame are never the same identity.")
+
+
+class MatchConfig(StageConfig):
+    accept_distance: dict[str, float] = Field(
+        default_factory=lambda: {"dlib": 0.58, "arcface": 1.15},
+        description="An identity takes a cast name only if its median face distance to that person is below "
+        "this (per backend). Lower names fewer people (more `unknown_N`); higher risks naming extras.")
+    min_margin: dict[str, float] = Field(
+        default_factory=lambda: {"dlib": 0.05, "arcface": 0.05},
+        description="...and if the second-nearest person is at least this much further away.")
+    min_vote_share: float = Field(
+        0.5, ge=0, le=1, description="...and if this share of its faces vote for that person.")
+
+
+class ScreenTimeConfig(StageConfig):
+    max_gap_s: float = Field(
+        0.5, ge=0, description="Gaps shorter than this between a person's detections within a shot are "
+        "bridged (missed detections). Never bridged across cuts.")
+    min_track_s: float = Field(0.0, ge=0, description="Tracks shorter than this do not count as screen time.")
+
+
+class MetricsConfig(StageConfig):
+    max_tracks_per_min: float = Field(120.0, description="Warn above this many tracks per minute.")
+    max_short_track_fraction: float = Field(0.5, description="Warn when more tracks than this are short.")
+    short_track_s: float = Field(0.5, description="A track shorter than this counts as short.")
+    max_id_switch_rate: float = Field(0.2, description="Warn when this share of tracks were split by appearance.")
+    max_singleton_cluster_fraction: float = Field(0.6, description="Warn when clusters are mostly singletons.")
+    max_largest_cluster_fraction: float = Field(0.8, description="Warn when one cluster holds most tracks.")
+
+
+STAGES: dict[str, type[StageConfig]] = {
+    "shots": ShotsConfig, "detect": DetectConfig, "track": TrackConfig, "embed": EmbedConfig,
+    "cluster": ClusterConfig, "match": MatchConfig, "screentime": ScreenTimeConfig, "metrics": MetricsConfig,
+}
+
+
+class Settings(BaseModel):
+    """Root settings: where artifacts and models live, plus every stage's config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    root: str = Field("./data", description="Artifact root URL (`./data`, `file:///...`, `s3://bucket/prefix`).")
+    model_dir: str = Field("~/.cache/screenalytics/models", description="Local model cache folder.")
+    profile: str = Field("balanced", description="Performance profile name.")
+    shots: ShotsConfig = ShotsConfig()
+    detect: DetectConfig = DetectConfig()
+    track: TrackConfig = TrackConfig()
+    embed: EmbedConfig = EmbedConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    match: MatchConfig = MatchConfig()
+    screentime: ScreenTimeConfig = ScreenTimeConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+
+def config_dir() -> Path:
+    return Path(str(resources.files("screenalytics.config")))
+
+
+def profiles() -> list[str]:
+    return sorted(p.stem for p in (config_dir() / "profiles").glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    layer: dict[str, Any] = {}
+    for key, raw in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        dotted = key[len(ENV_PREFIX):].lower().replace("__", ".")
+        head = dotted.split(".")[0]
+        if head in STAGES or dotted in Settings.model_fields:
+            _set_dotted(layer, dotted, yaml.safe_load(raw) if head in STAGES else raw)
+    return layer
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build the effective settings. `overrides` holds dotted keys (`"detect.sample_fps": 3`) or nested dicts."""
+    environ = os.environ if environ is None else environ
+    cli: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(cli, key, value)
+    env = _env_layer(environ)
+    profile = cli.get("profile") or env.get("profile") or Settings.model_fields["profile"].default
+    profile_path = config_dir() / "profiles" / f"{profile}.yaml"
+    if not profile_path.exists():
+        raise ValueError(f"Unknown profile {profile!r}; choose one of: {', '.join(profiles())}")
+    tree: dict[str, Any] = {name: _read_yaml(config_dir() / "stages" / f"{name}.yaml") for name in STAGES}
+    for layer in (_read_yaml(profile_path), env, cli):
+        tree = _merge(tree, layer)
+    tree["profile"] = profile
+    return Settings.model_validate(tree)
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    return settings.model_dump(mode="json")

@@ -1,0 +1,191 @@
+"""Thin Prefect tasks, one per stage: read inputs by URL, call the pure stage function, write atomically.
+
+Each task is cached on (stage code, stage config, input content hashes) through `tasks.cache`, retries once on
+transient failures (never on bad input), and reports progress through `tasks.progress`.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+
+from screenalytics.tasks import cache, storage
+from screenalytics.tasks.cache import Ref, RunContext, StageOutput
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.models.registry import MissingModelError
+
+_NO_RETRY = (InputError, MissingModelError, ValueError)
+
+
+def _retry_transient(_task: Any, _run: Any, state: Any) -> bool:
+    return not isinstance(state.result(raise_on_failure=False), _NO_RETRY)
+
+
+def stage_task(stage: str, *modules: str) -> Callable:
+    """Wrap `fn(ctx, **inputs) -> (outputs, info)` into a cached, retried Prefect task returning StageOutput."""
+    mods = (f"screenalytics.tasks.{stage}", "screenalytics.tasks.steps", *modules)
+
+    def wrap(fn: Callable[..., tuple[dict[str, pd.DataFrame | bytes], dict[str, Any]]]) -> Any:
+        @functools.wraps(fn)
+        def run(ctx: RunContext, **inputs: Any) -> StageOutput:
+            return cache.run_cached(ctx, stage, mods, {"ctx": ctx, **inputs}, lambda: fn(ctx, **inputs))
+
+        return task(name=stage, cache_key_fn=cache.prefect_cache_key(stage, mods), persist_result=True,
+                    retries=1, retry_delay_seconds=2, retry_condition_fn=_retry_transient)(run)
+
+    return wrap
+
+
+def local_input(url: str) -> str:
+    """Decoders need a local file: `file://` URLs map to their path (remote inputs are staged by the flow)."""
+    path = storage.local_path(url)
+    if path is None:
+        raise InputError(f"{url}: remote inputs must be staged locally first")
+    return path
+
+
+def folder_ref(folder: Path) -> Ref:
+    """A facebank folder's identity: its names and image hashes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(folder)).encode())
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return Ref(url=folder.resolve().as_uri(), sha256=digest.hexdigest())
+
+
+@stage_task("probe", "screenalytics.tasks.video")
+def probe_task(ctx: RunContext) -> tuple[dict, dict]:
+    from screenalytics.tasks.probe import probe_video
+
+    table = probe_video(local_input(ctx.video.url), ep_id=ctx.ep_id, source_url=ctx.video.url,
+                        content_sha256=ctx.video.sha256)
+    return {"episode": table}, table.iloc[0].to_dict()
+
+
+@stage_task("shots", "screenalytics.tasks.video")
+def shots_task(ctx: RunContext, probe: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.progress import progress
+    from screenalytics.tasks.shots import detect_shots
+    from screenalytics.tasks.video import iter_frames
+
+    info = probe.info
+    with progress("shot cuts", int(info["n_frames"])) as advance:
+        frames = iter_frames(local_input(ctx.video.url), width=cfg.analysis_width_px)
+        table = detect_shots(frames, ep_id=ctx.ep_id, fps=float(info["fps"]), cfg=cfg, progress=advance)
+    return {"shots": table}, {"n_shots": len(table)}
+
+
+def sample_fps(cfg: Any, fps: float) -> float:
+    """Effective detector sampling rate."""
+    return fps / cfg.stride if cfg.stride else min(cfg.sample_fps, fps)
+
+
+@stage_task("detect", "screenalytics.tasks.video", "screenalytics.tasks.models.detector")
+def detect_task(ctx: RunContext, probe: StageOutput, cfg: Any, model: Ref) -> tuple[dict, dict]:
+    from screenalytics.tasks.detect import detect_faces
+    from screenalytics.tasks.models.detector import FaceDetector
+    from screenalytics.tasks.progress import progress
+    from screenalytics.tasks.video import FrameSampler, iter_frames
+
+    detector = FaceDetector(model_path=Path(local_input(model.url)), det_thresh=cfg.det_thresh, threads=cfg.threads)
+    sampler = FrameSampler(sample_fps=None if cfg.stride else cfg.sample_fps, stride=cfg.stride)
+    with progress("face detection", int(probe.info["n_frames"])) as advance:
+        frames, dets, chips = detect_faces(iter_frames(local_input(ctx.video.url), keep=sampler), detector,
+                                           ep_id=ctx.ep_id, cfg=cfg, progress=advance)
+    return ({"frames": frames, "detections": dets, "chips": chips},
+            {"n_sampled": len(frames), "n_faces": len(dets), "providers": detector.providers})
+
+
+@stage_task("track")
+def track_task(ctx: RunContext, detect: StageOutput, shots: StageOutput, cfg: Any, fps: float) -> tuple[dict, dict]:
+    from screenalytics.tasks.track import track_faces
+
+    tracks = track_faces(detect.table("frames"), detect.table("detections"), shots.table("shots"), cfg=cfg,
+                         sample_fps=fps)
+    return {"tracks": tracks}, {"n_tracks": int(tracks["track_id"].nunique())}
+
+
+@stage_task("embed", "screenalytics.tasks.models.embedder")
+def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.embed import embed_faces, select_faces
+    from screenalytics.tasks.models.embedder import make_embedder
+    from screenalytics.tasks.progress import progress
+
+    embedder = make_embedder(cfg.backend, arcface_model=cfg.arcface_model, threads=cfg.threads)
+    detections = detect.table("detections")
+    selected = select_faces(track.table("tracks"), detections, cfg)
+    with progress("face embedding", len(selected)) as advance:
+        table = embed_faces(selected, detections, detect.table("chips"), embedder, ep_id=ctx.ep_id, progress=advance)
+    return {"embeddings": table}, {"n_embedded": len(table), "embedder": embedder.id}
+
+
+@stage_task("cluster")
+def cluster_task(ctx: RunContext, track: StageOutput, embed: StageOutput, cfg: Any, backend: str,
+                 split_distance: float) -> tuple[dict, dict]:
+    from screenalytics.tasks.cluster import cluster_identities
+
+    clusters, embeddings = cluster_identities(track.table("tracks"), embed.table("embeddings"), ep_id=ctx.ep_id,
+                                              backend=backend, split_distance=split_distance, cfg=cfg)
+    return ({"clusters": clusters, "segment_embeddings": embeddings},
+            {"n_clusters": int(clusters.loc[clusters["cluster_id"] >= 0, "cluster_id"].nunique())})
+
+
+@stage_task("facebank", "screenalytics.tasks.models.embedder", "screenalytics.tasks.detect")
+def facebank_task(ctx: RunContext, source: Ref, embed_cfg: Any, detect_cfg: Any, model: Ref) -> tuple[dict, dict]:
+    from screenalytics.tasks.facebank import build_entries, check_embedder, folder_images
+    from screenalytics.tasks.models.detector import FaceDetector
+    from screenalytics.tasks.models.embedder import make_embedder
+    from screenalytics.tasks.progress import progress
+
+    embedder = make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model, threads=embed_cfg.threads)
+    path = storage.local_path(source.url)
+    if path and Path(path).is_dir():
+        people = folder_images(Path(path))
+        detector = FaceDetector(model_path=Path(local_input(model.url)), det_thresh=detect_cfg.det_thresh,
+                                threads=detect_cfg.threads)
+        with progress("facebank", sum(len(v) for v in people.values())) as advance:
+            bank = build_entries(people, detector, embedder, detect_cfg, progress=advance)
+    else:
+        bank = storage.read_parquet(source.url)
+        check_embedder(bank, embedder.id, source.url)
+    if bank.empty:
+        raise InputError(f"Facebank {source.url}: no usable face image (see the warnings above).")
+    return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist())}
+
+
+@stage_task("match", "screenalytics.tasks.cluster")
+def match_task(ctx: RunContext, cluster: StageOutput, track: StageOutput, facebank: StageOutput | None,
+               cfg: Any, backend: str) -> tuple[dict, dict]:
+    from screenalytics.tasks.cluster import cooccurring_clusters
+    from screenalytics.tasks.match import match_identities
+
+    clusters = cluster.table("clusters")
+    bank = facebank.table("facebank") if facebank is not None else None
+    cooccur = cooccurring_clusters(track.table("tracks"), clusters)
+    identities = match_identities(clusters, cluster.table("segment_embeddings"), bank, cooccur, backend=backend,
+                                  cfg=cfg)
+    named = sorted(identities.loc[~identities["person_id"].str.startswith(("unknown_", "unidentified")),
+                                  "name"].unique().tolist())
+    return {"identities": identities}, {"named": named}
+
+
+@stage_task("screentime", "screenalytics.tasks.metrics")
+def screentime_task(ctx: RunContext, match: StageOutput, cluster: StageOutput, track: StageOutput,
+                    detect: StageOutput, shots: StageOutput, probe: StageOutput, cfg: Any,
+                    metrics_cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.metrics import run_metrics
+    from screenalytics.tasks.screentime import screen_time, visual_intervals
+
+    tracks, identities = track.table("tracks"), match.table("identities")
+    duration = float(probe.info["duration_s"])
+    intervals = visual_intervals(tracks, detect.table("frames"), shots.table("shots"), identities,
+                                 ep_id=ctx.ep_id, cfg=cfg)
+    table = screen_time(intervals, identities, ep_id=ctx.ep_id, duration_s=duration)
+    metrics, warnings = run_metrics(tracks, cluster.table("clusters"), duration_s=duration, cfg=metrics_cfg)
+    return {"screentime": table, "intervals": intervals}, {"metrics": metrics, "warnings": warnings}

@@ -1,0 +1,80 @@
+"""Streaming video decode with PyAV: frames come with container timestamps (seconds), one at a time."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import cv2
+import numpy as np
+
+from screenalytics.tasks.errors import InputError
+
+_ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+           -90: cv2.ROTATE_90_CLOCKWISE, 270: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, -180: cv2.ROTATE_180}
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int
+    t_s: float
+    image_bgr: np.ndarray | None
+
+
+def open_container(path: str) -> av.container.InputContainer:
+    try:
+        return av.open(path)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: file not found. Check the path.") from exc
+    except av.error.FFmpegError as exc:
+        raise InputError(
+            f"{path}: not a readable video ({exc.strerror or exc}). Re-export it as MP4 (H.264) or check that "
+            "the download finished.") from exc
+
+
+def iter_frames(path: str, keep: "FrameSampler | None" = None, width: int | None = None) -> Iterator[Frame]:
+    """Yield every decoded frame in order; pixels only for frames `keep` selects (all when None).
+
+    `width` downsizes kept frames (keeping the aspect ratio); rotation metadata is applied.
+    """
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        base = float(stream.time_base)
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                t_s = float(frame.pts * base) if frame.pts is not None else float(frame.time or 0.0)
+                if keep is not None and not keep(index, t_s):
+                    yield Frame(index, t_s, None)
+                    continue
+                image = frame.to_ndarray(format="bgr24")
+                rotation = int(getattr(frame, "rotation", 0) or 0)
+                if rotation in _ROTATE:
+                    image = cv2.rotate(image, _ROTATE[rotation])
+                if width and image.shape[1] != width:
+                    height = max(1, round(image.shape[0] * width / image.shape[1]))
+                    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+                yield Frame(index, t_s, image)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: decoding failed at frame {index}: {exc}. The file is damaged; "
+                             "re-export or re-download it.") from exc
+
+
+class FrameSampler:
+    """Selects frames by stride (every Nth) or by a target rate on the container clock."""
+
+    def __init__(self, *, sample_fps: float | None = None, stride: int | None = None):
+        if not stride and not sample_fps:
+            raise ValueError("FrameSampler needs sample_fps or stride")
+        self.stride = stride
+        self.period = 1.0 / sample_fps if sample_fps else None
+        self._next_t: float | None = None
+
+    def __call__(self, index: int, t_s: float) -> bool:
+        if self.stride:
+            return index % self.stride == 0
+        if self._next_t is None or t_s >= self._next_t - 1e-6:
+            start = t_s if self._next_t is None else self._next_t
+            self._next_t = start + self.period * max(1, int((t_s - start) / self.period) + 1)
+            return True
+        return False
