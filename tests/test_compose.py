@@ -143,7 +143,9 @@ def test_tv_hard_faces_are_40px(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "grid.mp4")) as c:
         img = next(f for i, f in enumerate(c.decode(video=0)) if i == 20).to_ndarray(format="rgb24")
     heights = [d.height() for d in dlib.get_frontal_face_detector()(img, 1)]
-    assert len(heights) >= 6 and all(30 <= h <= 55 for h in heights), heights
+    # dlib's box is ~15% taller than the face (126 px box for a ~110 px GRID face); measured 44-53
+    assert len(heights) >= 6 and all(30 <= h <= 60 for h in heights), heights
+    assert 35 <= float(np.median(heights)) <= 55, heights
 
 
 def test_build_sample_and_stills(tmp_path: Path) -> None:

