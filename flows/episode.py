@@ -19,7 +19,7 @@ from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.models.registry import scrfd_path, sha256_file
 from screenalytics.tasks.settings import Settings, effective_config, load_settings
-from screenalytics.tasks.steps import (cluster_task, detect_task, embed_task, facebank_task, folder_ref,
+from screenalytics.tasks.steps import (call_stage, cluster_task, detect_task, embed_task, facebank_task, folder_ref,
                                        match_task, probe_task, sample_fps, screentime_task, shots_task, track_task)
 from screenalytics.tasks.probe import check_file
 
@@ -93,7 +93,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     states: dict[str, str] = {}
 
     def run(stage_task: Any, **kwargs: Any) -> StageOutput:
-        state = stage_task(ctx=ctx, return_state=True, **kwargs)
+        state = call_stage(stage_task, ctx=ctx, **kwargs)
         states[stage_task.name] = state.name
         return state.result()
 

@@ -1,8 +1,9 @@
 """Content-addressed stage outputs: the cache key is (stage, its code, its config, its inputs' content hashes).
 
 Each stage writes into `{episode}/stages/{stage}/{key[:16]}/` and writes `_done.json` last; a folder without it
-is never trusted. Prefect's task cache uses the same key (see `prefect_cache_key`), and misses when the folder is
-gone, so a deleted artifact is recomputed rather than returned from a stale cache.
+is never trusted. Prefect's task cache uses the same key (see `prefect_cache_key`); when the folder is gone the
+task is called with `refresh_cache=True`, so a deleted artifact is recomputed rather than returned from a stale
+cache.
 """
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import hashlib
 import importlib
 import json
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,12 +121,9 @@ def run_cached(ctx: RunContext, stage: str, modules: tuple[str, ...], args: dict
 
 
 def prefect_cache_key(stage: str, modules: tuple[str, ...]) -> Callable[[Any, dict[str, Any]], str]:
-    """A Prefect `cache_key_fn` that hits only while the stage's finished folder exists."""
+    """A Prefect `cache_key_fn` giving the same key as the stage's output folder (see `steps.call_stage`)."""
 
     def key_fn(_context: Any, parameters: dict[str, Any]) -> str:
-        key = stage_key(stage, modules, parameters)
-        if load_done(parameters["ctx"], stage, key) is None:
-            return f"{stage}-{key}-rebuild-{uuid.uuid4().hex}"
-        return f"{stage}-{key}"
+        return f"{stage}-{stage_key(stage, modules, parameters)}"
 
     return key_fn

@@ -24,6 +24,7 @@ from screenalytics.tasks.settings import DetectConfig
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SECOND_FACE_RATIO = 0.5  # another face at least this tall (relative to the largest) makes the photo ambiguous
+PAD_FRACTION = 0.5  # black border added around photos so tightly cropped faces (aligned chips) are found
 
 
 def slug(name: str) -> str:
@@ -51,6 +52,8 @@ def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectC
     if image is None:
         log.warning("facebank: skipped %s: not a readable image", path)
         return None
+    pad_y, pad_x = (round(PAD_FRACTION * n) for n in image.shape[:2])
+    image = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     boxes, kps = detector.detect(image)
     if len(boxes) == 0:
         log.warning("facebank: skipped %s: no face found", path)

@@ -33,6 +33,9 @@ class ShotsConfig(StageConfig):
     threshold: float = Field(
         3.0, gt=0, description="Cut threshold (adaptive ratio or content score). Lower finds more cuts, "
         "including false ones in fast motion; higher misses soft cuts.")
+    min_content_val: float = Field(
+        8.0, ge=0, description="Adaptive detector: least content change that can be a cut. Lower catches cuts "
+        "between similar shots (two talking heads on one set); too low cuts on fast motion.")
     min_shot_s: float = Field(0.4, ge=0, description="Shortest shot; shorter ones merge into a neighbour.")
     analysis_width_px: int = Field(
         320, ge=64, description="Frames are downscaled to this width for cut analysis (speed vs. detail).")

@@ -18,7 +18,8 @@ Progress = Callable[[int], None]
 def _make_detector(cfg: ShotsConfig, fps: float) -> AdaptiveDetector | ContentDetector:
     min_len = max(1, math.ceil(cfg.min_shot_s * fps))
     if cfg.detector == "adaptive":
-        return AdaptiveDetector(adaptive_threshold=cfg.threshold, min_scene_len=min_len)
+        return AdaptiveDetector(adaptive_threshold=cfg.threshold, min_scene_len=min_len,
+                                min_content_val=cfg.min_content_val)
     return ContentDetector(threshold=cfg.threshold, min_scene_len=min_len)
 
 

@@ -34,10 +34,21 @@ def stage_task(stage: str, *modules: str) -> Callable:
         def run(ctx: RunContext, **inputs: Any) -> StageOutput:
             return cache.run_cached(ctx, stage, mods, {"ctx": ctx, **inputs}, lambda: fn(ctx, **inputs))
 
-        return task(name=stage, cache_key_fn=cache.prefect_cache_key(stage, mods), persist_result=True,
-                    retries=1, retry_delay_seconds=2, retry_condition_fn=_retry_transient)(run)
+        wrapped = task(name=stage, cache_key_fn=cache.prefect_cache_key(stage, mods), persist_result=True,
+                       retries=1, retry_delay_seconds=2, retry_condition_fn=_retry_transient)(run)
+        wrapped.stage_modules = mods
+        return wrapped
 
     return wrap
+
+
+def call_stage(stage_task: Any, **params: Any) -> Any:
+    """Run a stage task and return its Prefect state. If the stage's finished folder is missing (never built, or
+    deleted), Prefect's cache record is refreshed instead of trusted."""
+    key = cache.stage_key(stage_task.name, stage_task.stage_modules, params)
+    if cache.load_done(params["ctx"], stage_task.name, key) is None:
+        stage_task = stage_task.with_options(refresh_cache=True)
+    return stage_task(return_state=True, **params)
 
 
 def local_input(url: str) -> str:

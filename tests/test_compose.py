@@ -18,7 +18,6 @@ from screenalytics.compose_plans import GRID_FACE_FRAC, check_source_window
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GRID = DATA / "grid_av"
 CROWD = DATA / "crowd_coventgarden_facenet" / "video.mp4"
-pytestmark = pytest.mark.skipif(not GRID.is_dir(), reason=f"shared media missing: {GRID}")
 
 A, B, C = (GRID / f"{n}.mpg" for n in ("lbax4n", "lwbsza", "swiz3n"))
 FPS, SIZE = 25, (320, 240)

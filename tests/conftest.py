@@ -1,0 +1,66 @@
+"""Shared fixtures: real media from ../shared/data, models, composed episodes with exact truth, Prefect."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GRID = SHARED / "grid_av"
+CROWD = SHARED / "crowd_coventgarden_facenet" / "video.mp4"
+HAMILTON = SHARED / "hamilton_whitehouse"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not GRID.is_dir():
+        raise pytest.UsageError(f"Test media not found at {SHARED}: the tests read ../shared/data.")
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from screenalytics.tasks.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def detector(settings):
+    from screenalytics.tasks.models.detector import FaceDetector
+    from screenalytics.tasks.models.registry import scrfd_path
+
+    return FaceDetector(model_path=scrfd_path(settings.model_dir), det_thresh=settings.detect.det_thresh,
+                        threads=2)
+
+
+@pytest.fixture(scope="session")
+def dlib_embedder():
+    from screenalytics.tasks.models.embedder import DlibEmbedder
+
+    return DlibEmbedder()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="session")
+def grid_episode(tmp_path_factory):
+    """The demo plan composed from the shared GRID clips: cuts, repeats, a side-by-side shot, facebank stills."""
+    from screenalytics.compose import build_sample
+
+    return build_sample(tmp_path_factory.mktemp("grid_episode"), kind="sample", clips_dir=GRID)
+
+
+@pytest.fixture(scope="session")
+def tv_hard_episode(tmp_path_factory):
+    from screenalytics.compose import build_sample
+
+    return build_sample(tmp_path_factory.mktemp("tv_hard"), kind="tv_hard", clips_dir=GRID, crowd=CROWD)
