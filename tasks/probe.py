@@ -51,7 +51,7 @@ def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str) 
     times = np.sort(np.asarray(pts, np.float64)) * base
     steps = np.diff(times)
     step = float(np.median(steps)) if len(steps) else 1.0 / float(stream.average_rate or 25)
-    fps = 1.0 / step
+    fps = round(1.0 / step, 3)
     start = float(times[0])
     measured = float(times[-1] - start + step)
     if declared and measured + TRUNCATION_TOLERANCE_S < declared * 0.95:

@@ -1,0 +1,77 @@
+"""Embedder backends and the per-track face selection."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from onnx import TensorProto, helper
+
+from screenalytics.tasks.embed import select_faces
+from screenalytics.tasks.models.embedder import ArcFaceEmbedder, FaceChip, make_embedder
+from screenalytics.tasks.models.registry import MissingModelError
+from screenalytics.tasks.settings import EmbedConfig
+
+
+@pytest.fixture(scope="module")
+def tiny_arcface(tmp_path_factory):
+    """An ArcFace-shaped ONNX (input [N,3,112,112], output [N,512]): pooled 8x8 grid -> linear."""
+    rng = np.random.default_rng(1)
+    weight = rng.normal(size=(3 * 8 * 8, 512)).astype(np.float32)
+    nodes = [
+        helper.make_node("AveragePool", ["input.1"], ["pooled"], kernel_shape=[14, 14], strides=[14, 14]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "W"], ["683"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_arcface",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["None", 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["None", 512])],
+        [helper.make_tensor("W", TensorProto.FLOAT, weight.shape, weight.flatten())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("onnx") / "tiny_arcface.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def grid_chip(detector, path):
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    boxes, kps = detector.detect(frame)
+    return FaceChip(frame, boxes[0, :4], kps[0])
+
+
+def test_arcface_backend_runs_a_local_onnx(tiny_arcface, detector):
+    from tests.conftest import GRID
+
+    embedder = make_embedder("arcface", arcface_model=str(tiny_arcface), threads=1)
+    assert isinstance(embedder, ArcFaceEmbedder) and embedder.dim == 512
+    assert embedder.id.startswith("arcface-")
+    a, b = grid_chip(detector, GRID / "bbaf2n.mpg"), grid_chip(detector, GRID / "swiz3n.mpg")
+    vectors = embedder.embed([a, b, a])
+    assert vectors.shape == (3, 512)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(vectors[0], vectors[2], rtol=1e-5)
+    assert not np.allclose(vectors[0], vectors[1])
+
+
+def test_missing_arcface_model_names_the_setting(tmp_path):
+    with pytest.raises(MissingModelError, match="embed.arcface_model"):
+        make_embedder("arcface", arcface_model=None, threads=1)
+    with pytest.raises(MissingModelError, match="not found"):
+        make_embedder("arcface", arcface_model=str(tmp_path / "nope.onnx"), threads=1)
+
+
+def test_select_faces_gates_quality_and_spreads_over_time():
+    n = 20
+    tracks = pd.DataFrame({"det_id": np.arange(n), "track_id": 0, "t_s": np.arange(n) * 0.2})
+    dets = pd.DataFrame({"det_id": np.arange(n), "score": 0.9, "face_h_px": 80.0, "sharpness": 100.0})
+    dets.loc[dets["det_id"] < 5, "face_h_px"] = 10.0  # too small: gated out
+    dets.loc[dets["det_id"] == 12, "sharpness"] = 1.0  # too blurred: gated out
+    chosen = select_faces(tracks, dets, EmbedConfig(faces_per_track=3, min_face_px=20, min_sharpness=5))
+    assert len(chosen) == 3
+    assert chosen["det_id"].min() >= 5 and 12 not in set(chosen["det_id"])
+    assert chosen["t_s"].max() - chosen["t_s"].min() >= 1.5, "spread over the track, not bunched"

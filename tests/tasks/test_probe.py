@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import subprocess
+
+import imageio_ffmpeg
+import pytest
+
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.probe import probe_video
+from tests.conftest import GRID, HAMILTON
+
+
+def probe(path):
+    return probe_video(str(path), ep_id="x", source_url=str(path), content_sha256="0").iloc[0]
+
+
+def test_probe_uses_container_timestamps():
+    row = probe(HAMILTON / "short_hamilton_clip.mp4")
+    assert row["n_frames"] == 275
+    assert row["fps"] == pytest.approx(29.97, abs=0.01)
+    assert row["video_start_s"] == pytest.approx(0.852, abs=0.001)
+    assert row["audio_start_s"] == pytest.approx(0.008, abs=0.001)
+    assert (row["width_px"], row["height_px"], row["rotation_deg"]) == (640, 360, 0)
+    assert not row["variable_frame_rate"]
+
+
+def test_probe_grid_clip():
+    row = probe(GRID / "bbaf2n.mpg")
+    assert (row["n_frames"], row["fps"], row["duration_s"]) == (75, 25.0, 3.0)
+
+
+def make_bad(kind, tmp_path):
+    path = tmp_path / f"{kind}.mp4"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("this is not a video\n")
+    elif kind.startswith("truncated"):
+        source = HAMILTON / "short_hamilton_clip.mp4"
+        if kind == "truncated_faststart":  # index first, so the container opens and frames just stop
+            source = tmp_path / "faststart.mp4"
+            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i",
+                            str(HAMILTON / "short_hamilton_clip.mp4"), "-c", "copy", "-movflags", "+faststart",
+                            str(source)], check=True)
+        data = source.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [("missing", "not found"), ("empty", "empty"),
+                                          ("text", "not a readable video"),
+                                          ("truncated", "not a readable video"),
+                                          ("truncated_faststart", "truncated: the header says 9.2 s")])
+def test_bad_input_is_a_clear_error(kind, message, tmp_path):
+    path = make_bad(kind, tmp_path)
+    with pytest.raises(InputError, match=message) as err:
+        probe(path)
+    assert str(path) in str(err.value)

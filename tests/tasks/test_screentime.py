@@ -1,0 +1,52 @@
+"""Interval math with hand-computed truth."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from screenalytics.tasks.screentime import merge_intervals, screen_time, visual_intervals
+from screenalytics.tasks.settings import ScreenTimeConfig
+
+
+def test_merge_bridges_small_gaps_only():
+    out = merge_intervals(np.array([0.0, 0.2, 1.0, 5.0, 0.1]), np.array([0.2, 0.4, 1.2, 6.0, 0.3]),
+                          np.array(["a", "a", "a", "a", "b"]), 0.5)
+    assert out.values.tolist() == [["a", 0.0, 0.4], ["a", 1.0, 1.2], ["a", 5.0, 6.0], ["b", 0.1, 0.3]]
+
+
+def setup_episode():
+    """Sampling every 0.2 s over 4 s; a cut at 2.0 s. Person p: track 0 at 0-1.0 s (one missed sample at
+    0.6 s) and track 1 (same person, overlapping in time) 0.4-1.4 s; track 2 in shot 1 from 2.0 s to the end.
+    Person q: one sample at 3.0 s."""
+    times = np.round(np.arange(0, 4.0, 0.2), 3)
+    frames = pd.DataFrame({"frame_idx": np.arange(len(times)), "t_s": times})
+    shots = pd.DataFrame({"shot_id": [0, 1], "start_s": [0.0, 2.0], "end_s": [2.0, 4.0]})
+    rows = [(0, t, 0) for t in (0.0, 0.2, 0.4, 0.8)] + [(1, t, 0) for t in (0.4, 0.6, 0.8, 1.0, 1.2)]
+    rows += [(2, t, 1) for t in times[times >= 2.0]] + [(3, 3.0, 1)]
+    tracks = pd.DataFrame(rows, columns=["track_id", "t_s", "shot_id"]).assign(
+        det_id=lambda d: np.arange(len(d)), ep_id="e")
+    identities = pd.DataFrame({"segment_id": [0, 1, 2, 3], "track_id": [0, 1, 2, 3],
+                               "start_s": [0.0, 0.4, 2.0, 3.0], "end_s": [0.8, 1.2, 3.8, 3.0],
+                               "person_id": ["p", "p", "p", "q"], "name": ["P", "P", "P", "unknown_1"]})
+    return frames, shots, tracks, identities
+
+
+def test_visual_intervals_merge_tracks_and_never_bridge_cuts():
+    frames, shots, tracks, identities = setup_episode()
+    iv = visual_intervals(tracks, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.5))
+    p = iv[iv["person_id"] == "p"][["start_s", "end_s"]].to_numpy()
+    np.testing.assert_allclose(p, [[0.0, 1.4], [2.0, 4.0]])  # the two overlapping tracks count once
+    np.testing.assert_allclose(iv[iv["person_id"] == "q"][["start_s", "end_s"]].to_numpy(), [[3.0, 3.2]])
+    table = screen_time(iv, identities, ep_id="e", duration_s=4.0).set_index("person_id")
+    assert table.loc["p", "visual_s"] == pytest.approx(3.4)
+    assert table.loc["p", "appearances"] == 2
+    assert table.loc["p", "share_of_episode"] == pytest.approx(0.85)
+    assert table.loc["q", "name"] == "unknown_1"
+
+
+def test_gap_bridging_is_configurable():
+    frames, shots, tracks, identities = setup_episode()
+    only0 = tracks[tracks["track_id"].isin([0])]
+    iv = visual_intervals(only0, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.0))
+    np.testing.assert_allclose(iv[["start_s", "end_s"]].to_numpy(), [[0.0, 0.6], [0.8, 1.0]])
