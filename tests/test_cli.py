@@ -1,0 +1,67 @@
+"""The command line as a user meets it: bad input, query, facebank, models."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from screenalytics.cli import app
+from tests.conftest import HAMILTON, SHARED
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated", "truncated_faststart"])
+def test_bad_video_exits_nonzero_and_leaves_nothing_trusted(kind, tmp_path, prefect_harness):
+    from tests.tasks.test_probe import make_bad
+
+    video = make_bad(kind, tmp_path)
+    root = tmp_path / "root"
+    result = runner.invoke(app, ["run", str(video), "--root", str(root)])
+    assert result.exit_code == 2, result.output
+    assert video.name in result.output, "the error names the file"
+    assert "Traceback" not in result.output
+    assert not list(root.rglob("_done.json")) and not list(root.rglob("screentime.parquet"))
+
+
+def test_bad_episode_id(tmp_path, prefect_harness):
+    result = runner.invoke(app, ["run", str(HAMILTON / "short_hamilton_clip.mp4"), "--ep-id", "../up",
+                                 "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "Invalid episode id" in result.output
+
+
+def test_facebank_commands(tmp_path):
+    root = ["--root", str(tmp_path)]
+    folder = tmp_path / "people"
+    for name in ("John_Salley", "John_Simm"):
+        shutil.copytree(SHARED / "faces_dlib" / "johns" / name, folder / name)
+    (folder / "John_Simm" / "broken.jpg").write_bytes(b"nope")
+    result = runner.invoke(app, ["facebank", "import", str(folder), *root])
+    assert result.exit_code == 0, result.output
+    assert "22 image(s) enrolled" in result.output
+    result = runner.invoke(app, ["facebank", "add", "Lennon", str(SHARED / "faces_openface" / "lennon-1.jpg"), *root])
+    assert result.exit_code == 0 and "holds 3 people" in result.output
+    listing = runner.invoke(app, ["facebank", "list", *root])
+    assert "John_Salley" in listing.output and "Lennon" in listing.output
+    assert runner.invoke(app, ["facebank", "remove", "Lennon", *root]).exit_code == 0
+    assert "Lennon" not in runner.invoke(app, ["facebank", "list", *root]).output
+    assert runner.invoke(app, ["facebank", "remove", "Nobody", *root]).exit_code == 2
+
+
+def test_models_lists_backends():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "scrfd" in result.output and "dlib" in result.output and "arcface" in result.output
+
+
+def test_query_over_published_outputs(tmp_path, prefect_harness, grid_episode):
+    root = str(tmp_path / "root")
+    run = runner.invoke(app, ["run", str(grid_episode["episode"]), "--ep-id", "demo", "--facebank",
+                              str(grid_episode["facebank"]), "--root", root])
+    assert run.exit_code == 0, run.output
+    assert "Screen time: demo" in run.output and "screentime.parquet" in run.output
+    result = runner.invoke(app, ["query", "select count(distinct person_id) as n from screentime", "--root", root])
+    assert result.exit_code == 0 and " 4 " in result.output.replace("│", " ")
+    bad = runner.invoke(app, ["query", "select * from nowhere", "--root", root])
+    assert bad.exit_code == 2 and "query failed" in bad.output
