@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check screenalytics tasks flows tests
 
 benchmark: setup
-	$(BIN)/python docs/benchmark.py
+	$(BIN)/python -m screenalytics.benchmark
 
 clean:
 	rm -rf $(VENV) out data *.egg-info

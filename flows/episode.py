@@ -17,7 +17,7 @@ from screenalytics import __version__
 from screenalytics.tasks import storage
 from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
-from screenalytics.tasks.models.registry import scrfd_path, sha256_file
+from screenalytics.tasks.models.registry import embedder_identity, scrfd_path, sha256_file
 from screenalytics.tasks.settings import Settings, effective_config, load_settings
 from screenalytics.tasks.steps import (call_stage, cluster_task, detect_task, embed_task, facebank_task, folder_ref,
                                        match_task, probe_task, sample_fps, screentime_task, shots_task, track_task)
@@ -102,12 +102,13 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     detect = run(detect_task, probe=probe, cfg=settings.detect, model=model)
     track = run(track_task, detect=detect, shots=shots, cfg=settings.track,
                 fps=sample_fps(settings.detect, float(probe.info["fps"])))
-    embed = run(embed_task, track=track, detect=detect, cfg=settings.embed)
+    embedder = embedder_identity(backend, settings.embed.arcface_model)
+    embed = run(embed_task, track=track, detect=detect, cfg=settings.embed, embedder=embedder)
     cluster = run(cluster_task, track=track, embed=embed, cfg=settings.cluster, backend=backend,
                   split_distance=settings.embed.split_distance[backend])
     bank_ref = facebank_ref(facebank)
-    bank = (run(facebank_task, source=bank_ref, embed_cfg=settings.embed, detect_cfg=settings.detect, model=model)
-            if bank_ref else None)
+    bank = (run(facebank_task, source=bank_ref, embed_cfg=settings.embed, detect_cfg=settings.detect, model=model,
+                embedder=embedder) if bank_ref else None)
     match = run(match_task, cluster=cluster, track=track, facebank=bank, cfg=settings.match, backend=backend)
     screentime = run(screentime_task, match=match, cluster=cluster, track=track, detect=detect, shots=shots,
                      probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
@@ -116,7 +117,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     if bank is not None:
         outputs["facebank"] = bank
     models = {"detector": {"id": "scrfd-2.5g-kps", "sha256": model.sha256},
-              "embedder": {"id": embed.info["embedder"], "backend": backend}}
+              "embedder": {"id": embedder, "backend": backend}}
     manifest = publish(ctx, outputs, states, settings, models)
     _report(ctx, manifest, screentime)
     return manifest

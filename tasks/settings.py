@@ -8,6 +8,7 @@ Environment keys: `SCREENALYTICS_ROOT`, `SCREENALYTICS_MODEL_DIR`, `SCREENALYTIC
 from __future__ import annotations
 
 import json
+import logging
 import os
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+log = logging.getLogger(__name__)
 ENV_PREFIX = "SCREENALYTICS_"
 Backend = Literal["dlib", "arcface"]
 
@@ -72,8 +74,11 @@ class EmbedConfig(StageConfig):
     backend: Backend = Field("dlib", description="`dlib` (default, 128-d, public-domain weights) or `arcface`.")
     arcface_model: str | None = Field(None, description="Path of an ArcFace ONNX (for backend=arcface).")
     faces_per_track: int = Field(
-        6, ge=1, description="Faces embedded per track, spread over its length. More = steadier identity "
+        6, ge=1, description="Most faces embedded per track, spread over its length. More = steadier identity "
         "and a finer appearance gate, slower.")
+    seconds_per_face: float = Field(
+        1.0, gt=0, description="One embedded face per this many seconds of track (at least 2 per track, so the "
+        "appearance gate can compare, at most faces_per_track). Lower = more faces, slower.")
     min_face_px: float = Field(20.0, ge=0, description="Quality gate: faces shorter than this are not embedded.")
     min_det_score: float = Field(0.5, ge=0, le=1, description="Quality gate: minimum detector score.")
     min_sharpness: float = Field(
@@ -82,15 +87,16 @@ class EmbedConfig(StageConfig):
         default_factory=lambda: {"dlib": 0.75, "arcface": 1.3},
         description="Appearance gate: a track is split where consecutive face embeddings are further apart "
         "than this (per backend). Lower splits more eagerly.")
-    threads: int = Field(2, ge=1, description="Threads for the embedding model.")
+    threads: int = Field(2, ge=1, description="onnxruntime threads for the ArcFace backend (dlib runs on one).")
 
 
 class ClusterConfig(StageConfig):
     distance: dict[str, float] = Field(
         default_factory=lambda: {"dlib": 0.5, "arcface": 1.1},
-        description="Merge two groups of tracks when their mean embeddings are closer than this (per "
+        description="Merge two groups of track segments when their centroids (mean of segment means) are "
+        "closer than this (per "
         "backend). Lower splits people into several identities; higher merges look-alikes.")
-    neighbors: int = Field(20, ge=1, description="Nearest neighbours (faiss) considered per track.")
+    neighbors: int = Field(20, ge=1, description="Nearest neighbours (faiss) considered per track segment.")
     cannot_link_cooccurring: bool = Field(
         True, description="Two tracks seen in the same frame are never the same identity.")
 
@@ -109,9 +115,10 @@ class MatchConfig(StageConfig):
 
 class ScreenTimeConfig(StageConfig):
     max_gap_s: float = Field(
-        0.5, ge=0, description="Gaps shorter than this between a person's detections within a shot are "
+        0.5, ge=0, description="Gaps up to this long between a person's detections within a shot are "
         "bridged (missed detections). Never bridged across cuts.")
-    min_track_s: float = Field(0.0, ge=0, description="Tracks shorter than this do not count as screen time.")
+    min_track_s: float = Field(
+        0.0, ge=0, description="Track segments shorter than this do not count as screen time (drops flickers).")
 
 
 class MetricsConfig(StageConfig):
@@ -190,6 +197,9 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         head = dotted.split(".")[0]
         if head in STAGES or dotted in Settings.model_fields:
             _set_dotted(layer, dotted, yaml.safe_load(raw) if head in STAGES else raw)
+        else:
+            log.warning("ignoring %s: not a setting (use SCREENALYTICS_ROOT, SCREENALYTICS_<STAGE>__<FIELD>, ...)",
+                        key)
     return layer
 
 

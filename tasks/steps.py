@@ -27,7 +27,7 @@ def _retry_transient(_task: Any, _run: Any, state: Any) -> bool:
 
 def stage_task(stage: str, *modules: str) -> Callable:
     """Wrap `fn(ctx, **inputs) -> (outputs, info)` into a cached, retried Prefect task returning StageOutput."""
-    mods = (f"screenalytics.tasks.{stage}", "screenalytics.tasks.steps", *modules)
+    mods = (f"screenalytics.tasks.{stage}", *modules)
 
     def wrap(fn: Callable[..., tuple[dict[str, pd.DataFrame | bytes], dict[str, Any]]]) -> Any:
         @functools.wraps(fn)
@@ -123,17 +123,18 @@ def track_task(ctx: RunContext, detect: StageOutput, shots: StageOutput, cfg: An
 
 
 @stage_task("embed", "screenalytics.tasks.models.embedder")
-def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: Any) -> tuple[dict, dict]:
+def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: Any, embedder: str
+               ) -> tuple[dict, dict]:
     from screenalytics.tasks.embed import embed_faces, select_faces
     from screenalytics.tasks.models.embedder import make_embedder
     from screenalytics.tasks.progress import progress
 
-    embedder = make_embedder(cfg.backend, arcface_model=cfg.arcface_model, threads=cfg.threads)
+    model = make_embedder(cfg.backend, arcface_model=cfg.arcface_model, threads=cfg.threads)
     detections = detect.table("detections")
     selected = select_faces(track.table("tracks"), detections, cfg)
     with progress("face embedding", len(selected)) as advance:
-        table = embed_faces(selected, detections, detect.table("chips"), embedder, ep_id=ctx.ep_id, progress=advance)
-    return {"embeddings": table}, {"n_embedded": len(table), "embedder": embedder.id}
+        table = embed_faces(selected, detections, detect.table("chips"), model, ep_id=ctx.ep_id, progress=advance)
+    return {"embeddings": table}, {"n_embedded": len(table), "embedder": model.id}
 
 
 @stage_task("cluster")
@@ -148,23 +149,25 @@ def cluster_task(ctx: RunContext, track: StageOutput, embed: StageOutput, cfg: A
 
 
 @stage_task("facebank", "screenalytics.tasks.models.embedder", "screenalytics.tasks.detect")
-def facebank_task(ctx: RunContext, source: Ref, embed_cfg: Any, detect_cfg: Any, model: Ref) -> tuple[dict, dict]:
+def facebank_task(ctx: RunContext, source: Ref, embed_cfg: Any, detect_cfg: Any, model: Ref, embedder: str
+                  ) -> tuple[dict, dict]:
     from screenalytics.tasks.facebank import build_entries, check_embedder, folder_images
     from screenalytics.tasks.models.detector import FaceDetector
     from screenalytics.tasks.models.embedder import make_embedder
     from screenalytics.tasks.progress import progress
 
-    embedder = make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model, threads=embed_cfg.threads)
+    embedding_model = make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model,
+                                    threads=embed_cfg.threads)
     path = storage.local_path(source.url)
     if path and Path(path).is_dir():
         people = folder_images(Path(path))
         detector = FaceDetector(model_path=Path(local_input(model.url)), det_thresh=detect_cfg.det_thresh,
                                 threads=detect_cfg.threads)
         with progress("facebank", sum(len(v) for v in people.values())) as advance:
-            bank = build_entries(people, detector, embedder, detect_cfg, progress=advance)
+            bank = build_entries(people, detector, embedding_model, detect_cfg, progress=advance)
     else:
         bank = storage.read_parquet(source.url)
-        check_embedder(bank, embedder.id, source.url)
+        check_embedder(bank, embedding_model.id, source.url)
     if bank.empty:
         raise InputError(f"Facebank {source.url}: no usable face image (see the warnings above).")
     return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist())}

@@ -47,17 +47,25 @@ def iter_frames(path: str, keep: "FrameSampler | None" = None, width: int | None
                 if keep is not None and not keep(index, t_s):
                     yield Frame(index, t_s, None)
                     continue
-                image = frame.to_ndarray(format="bgr24")
                 rotation = int(getattr(frame, "rotation", 0) or 0)
+                image = _to_bgr(frame, width, swap=rotation in (90, -90, 270, -270))
                 if rotation in _ROTATE:
                     image = cv2.rotate(image, _ROTATE[rotation])
-                if width and image.shape[1] != width:
-                    height = max(1, round(image.shape[0] * width / image.shape[1]))
-                    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
                 yield Frame(index, t_s, image)
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: decoding failed at frame {index}: {exc}. The file is damaged; "
                              "re-export or re-download it.") from exc
+
+
+def _to_bgr(frame: av.VideoFrame, width: int | None, swap: bool) -> np.ndarray:
+    """Pixels as BGR, scaled by swscale (cheaper than a full-size copy + resize) so the displayed width is
+    `width`; `swap` when a 90-degree rotation will be applied afterwards."""
+    if not width:
+        return frame.to_ndarray(format="bgr24")
+    src_w, src_h = (frame.height, frame.width) if swap else (frame.width, frame.height)
+    height = max(2, round(src_h * width / src_w))
+    out_w, out_h = (height, width) if swap else (width, height)
+    return frame.reformat(width=out_w, height=out_h, format="bgr24").to_ndarray()
 
 
 class FrameSampler:

@@ -40,7 +40,7 @@ class DlibEmbedder:
         self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(paths["shape_predictor"]))
         self._model = dlib.face_recognition_model_v1(str(paths["recognition"]))
-        self.id = "dlib-resnet-v1"
+        self.id = registry.embedder_identity("dlib", None)
 
     def embed(self, chips: list[FaceChip]) -> np.ndarray:
         out = np.zeros((len(chips), self.dim), np.float32)
@@ -61,11 +61,12 @@ class ArcFaceEmbedder:
         path = registry.arcface_path(model_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
-        self._model = get_model(str(path), providers=providers or registry.providers(), sess_options=options)
+        chosen = providers or registry.providers()
+        self._model = get_model(str(path), providers=chosen, sess_options=options)
         if not hasattr(self._model, "get_feat"):
             raise registry.MissingModelError(f"{path} is not an ArcFace recognition ONNX (input [N,3,112,112]).")
-        self._model.prepare(ctx_id=-1)
-        self.id = f"arcface-{registry.sha256_file(path)[:12]}"
+        self._model.prepare(ctx_id=0 if "CUDAExecutionProvider" in chosen else -1)
+        self.id = registry.embedder_identity("arcface", str(path))
         output = self._model.session.get_outputs()[0].shape
         self.dim = int(output[-1]) if isinstance(output[-1], int) else 512
 

@@ -123,6 +123,13 @@ def arcface_path(path: str | None) -> Path:
     return file
 
 
+def embedder_identity(backend: str, arcface_model: str | None) -> str:
+    """What a run's face vectors come from: part of the embed and facebank cache keys."""
+    if backend == "arcface":
+        return f"arcface-{sha256_file(arcface_path(arcface_model))[:12]}"
+    return "dlib-resnet-v1"
+
+
 def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
     """What is installed, where, and whether each backend can run here."""
     rows: list[ModelInfo] = []

@@ -1,0 +1,72 @@
+"""Benchmark the visual pipeline: seconds of compute per minute of 720p video, per stage.
+
+    python -m screenalytics.benchmark [--clips ../shared/data/grid_av] [--crowd ...] [--profile balanced]
+
+Composes the sample and TV-hard episodes (1280x720, 25 fps) from GRID clips, runs the episode flow on each with
+a fresh root, and reads each stage's compute time from the run manifest. It also times the naive alternative
+(embedding every detected face instead of a few per track) on the same detections.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from screenalytics.compose import EpisodeTruth, build_sample
+from screenalytics.flows.episode import episode
+from screenalytics.tasks import storage
+from screenalytics.tasks.embed import embed_faces
+from screenalytics.tasks.models.embedder import make_embedder
+from screenalytics.tasks.settings import load_settings
+
+STAGES = ["probe", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime"]
+
+
+def run(clips: Path, crowd: Path | None, profile: str) -> None:
+    work = Path(tempfile.mkdtemp(prefix="sa-bench-"))
+    totals = {s: 0.0 for s in STAGES}
+    video_s = 0.0
+    naive_embed_s = 0.0
+    for kind in ("sample", "tv_hard"):
+        paths = build_sample(work / kind, kind=kind, clips_dir=clips, crowd=crowd if kind == "tv_hard" else None)
+        video_s += EpisodeTruth.from_json(paths["truth"]).duration_s
+        manifest = episode(str(paths["episode"]), ep_id=kind, facebank=str(paths["facebank"]),
+                           root=str(work / "root"), profile=profile)
+        for stage in STAGES:
+            totals[stage] += manifest["stages"][stage]["seconds"]
+        detect_dir = storage.normalize_root(work / "root" / "episodes" / kind)
+        detections = storage.read_parquet(storage.join(detect_dir, "detections.parquet"))
+        chips_url = manifest["stages"]["detect"]["key"][:16]
+        chips = storage.read_parquet(storage.join(detect_dir, "stages", "detect", chips_url, "chips.parquet"))
+        settings = load_settings({"profile": profile})
+        embedder = make_embedder(settings.embed.backend, arcface_model=settings.embed.arcface_model, threads=1)
+        every = detections[["det_id", "t_s"]].assign(track_id=0, quality=1.0)
+        started = time.perf_counter()
+        embed_faces(every, detections, chips, embedder, ep_id=kind)
+        naive_embed_s += time.perf_counter() - started
+    per_min = 60.0 / video_s
+    pipeline = sum(totals[s] for s in STAGES if s != "facebank")
+    naive = pipeline - totals["embed"] + naive_embed_s
+    print(f"video: {video_s:.1f} s of 1280x720 @ 25 fps, profile {profile}\n")
+    print("| stage | seconds | seconds per minute of video |\n|---|---:|---:|")
+    for stage in STAGES:
+        print(f"| {stage} | {totals[stage]:.2f} | {totals[stage] * per_min:.1f} |")
+    print(f"| **pipeline (without facebank)** | {pipeline:.2f} | {pipeline * per_min:.1f} |")
+    print(f"\nreal-time factor: {pipeline / video_s:.2f} (x{video_s / pipeline:.2f} faster than real time)")
+    print(f"naive (embed every detected face): embed {naive_embed_s:.2f} s, pipeline {naive:.2f} s, "
+          f"real-time factor {naive / video_s:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    parser.add_argument("--clips", type=Path, default=shared / "grid_av")
+    parser.add_argument("--crowd", type=Path, default=shared / "crowd_coventgarden_facenet" / "video.mp4")
+    parser.add_argument("--profile", default="balanced")
+    args = parser.parse_args()
+    run(args.clips, args.crowd if args.crowd.exists() else None, args.profile)
+
+
+if __name__ == "__main__":
+    main()
