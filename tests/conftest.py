@@ -64,3 +64,38 @@ def tv_hard_episode(tmp_path_factory):
     from screenalytics.compose import build_sample
 
     return build_sample(tmp_path_factory.mktemp("tv_hard"), kind="tv_hard", clips_dir=GRID, crowd=CROWD)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """A real S3 API on loopback: SeaweedFS (`weed mini`). `.ci/run` starts one and sets
+    SCREENALYTICS_TEST_S3_ENDPOINT; otherwise this fixture starts (and stops) its own."""
+    import re
+    import shutil
+    import subprocess
+    import time
+
+    keys = {"AWS_ACCESS_KEY_ID": "screenalytics", "AWS_SECRET_ACCESS_KEY": "screenalytics-secret"}
+    if os.environ.get("SCREENALYTICS_TEST_S3_ENDPOINT"):
+        yield os.environ["SCREENALYTICS_TEST_S3_ENDPOINT"], keys
+        return
+    weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
+    folder = tmp_path_factory.mktemp("weed")
+    log = open(folder / "weed.log", "w")
+    proc = subprocess.Popen([weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                             "-bucket=screenalytics-test"], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **keys}, start_new_session=True)
+    try:
+        endpoint = None
+        for _ in range(120):
+            found = re.search(r"S3 Endpoint:\s+(http://\S+)", (folder / "weed.log").read_text())
+            if found:
+                endpoint = found.group(1)
+                break
+            time.sleep(0.5)
+        assert endpoint, f"SeaweedFS did not start: {(folder / 'weed.log').read_text()[-2000:]}"
+        yield endpoint, keys
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
