@@ -27,7 +27,8 @@ PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_i
     "probe": [("episode", "episode.parquet")], "shots": [("shots", "shots.parquet")],
     "detect": [("detections", "detections.parquet")], "track": [("tracks", "tracks.parquet")],
     "match": [("identities", "identities.parquet")],
-    "screentime": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet")],
+    "screentime": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet"),
+                   ("timeline.png", "timeline.png")],
 }
 
 

@@ -189,11 +189,12 @@ def match_task(ctx: RunContext, cluster: StageOutput, track: StageOutput, faceba
     return {"identities": identities}, {"named": named}
 
 
-@stage_task("screentime", "screenalytics.tasks.metrics")
+@stage_task("screentime", "screenalytics.tasks.metrics", "screenalytics.tasks.report")
 def screentime_task(ctx: RunContext, match: StageOutput, cluster: StageOutput, track: StageOutput,
                     detect: StageOutput, shots: StageOutput, probe: StageOutput, cfg: Any,
                     metrics_cfg: Any) -> tuple[dict, dict]:
     from screenalytics.tasks.metrics import run_metrics
+    from screenalytics.tasks.report import timeline_png
     from screenalytics.tasks.screentime import screen_time, visual_intervals
 
     tracks, identities = track.table("tracks"), match.table("identities")
@@ -202,4 +203,7 @@ def screentime_task(ctx: RunContext, match: StageOutput, cluster: StageOutput, t
                                  ep_id=ctx.ep_id, cfg=cfg)
     table = screen_time(intervals, identities, ep_id=ctx.ep_id, duration_s=duration)
     metrics, warnings = run_metrics(tracks, cluster.table("clusters"), duration_s=duration, cfg=metrics_cfg)
-    return {"screentime": table, "intervals": intervals}, {"metrics": metrics, "warnings": warnings}
+    picture = timeline_png(intervals, table, duration_s=float(probe.info["video_start_s"]) + duration,
+                           title=f"{ctx.ep_id}: who is on screen")
+    return ({"screentime": table, "intervals": intervals, "timeline.png": picture},
+            {"metrics": metrics, "warnings": warnings})
