@@ -105,8 +105,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
                 fps=sample_fps(settings.detect, float(probe.info["fps"])))
     embedder = embedder_identity(backend, settings.embed.arcface_model)
     embed = run(embed_task, track=track, detect=detect, cfg=settings.embed, embedder=embedder)
-    cluster = run(cluster_task, track=track, embed=embed, cfg=settings.cluster, backend=backend,
-                  split_distance=settings.embed.split_distance[backend])
+    cluster = run(cluster_task, track=track, embed=embed, cfg=settings.cluster, backend=backend)
     bank_ref = facebank_ref(facebank)
     bank = (run(facebank_task, source=bank_ref, embed_cfg=settings.embed, detect_cfg=settings.detect, model=model,
                 embedder=embedder) if bank_ref else None)

@@ -1,4 +1,4 @@
-"""Identity clustering: split tracks where their appearance jumps, then group segments into identities.
+"""Identity clustering: group track segments (see `appearance`) into identities.
 
 Grouping is agglomerative on segment mean embeddings (centroid linkage), with candidate pairs from a faiss
 nearest-neighbour search and a cannot-link rule: two segments seen in the same frame are different people.
@@ -9,59 +9,10 @@ import faiss
 import numpy as np
 import pandas as pd
 
+from screenalytics.tasks.appearance import assign_segments
 from screenalytics.tasks.embed import stack
 from screenalytics.tasks.schemas import Clusters
 from screenalytics.tasks.settings import ClusterConfig
-
-
-def _split_points(vectors: np.ndarray, threshold: float) -> list[int]:
-    """Indices where a time-ordered run of embeddings splits: the cut that best separates the two sides' means,
-    applied recursively while that separation exceeds `threshold`."""
-    n = len(vectors)
-    if n < 2:
-        return []
-    cum = np.cumsum(vectors, axis=0)
-    total = cum[-1]
-    ks = np.arange(1, n)
-    left = cum[:-1] / ks[:, None]
-    right = (total - cum[:-1]) / (n - ks)[:, None]
-    gaps = np.linalg.norm(left - right, axis=1)
-    best = int(np.argmax(gaps))
-    if gaps[best] <= threshold:
-        return []
-    cut = best + 1
-    return [*_split_points(vectors[:cut], threshold), cut,
-            *(cut + p for p in _split_points(vectors[cut:], threshold))]
-
-
-def split_tracks(tracks: pd.DataFrame, embeddings: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Segments `(segment_id, track_id, start_s, end_s, n_faces)`; embeddings get a `segment_id` via times."""
-    rows = []
-    span = tracks.groupby("track_id")["t_s"].agg(["min", "max"])
-    emb_by_track = {k: g.sort_values("t_s") for k, g in embeddings.groupby("track_id")}
-    for track_id, (t0, t1) in span.iterrows():
-        emb = emb_by_track.get(track_id)
-        if emb is None:
-            rows.append((track_id, t0, t1, 0))
-            continue
-        times = emb["t_s"].to_numpy()
-        cuts = _split_points(stack(emb["vector"]), threshold)
-        bounds = [t0, *((times[c - 1] + times[c]) / 2 for c in cuts), t1]
-        sizes = np.diff([0, *cuts, len(times)])
-        rows += [(track_id, bounds[i], bounds[i + 1], int(sizes[i])) for i in range(len(sizes))]
-    segments = pd.DataFrame(rows, columns=["track_id", "start_s", "end_s", "n_faces"])
-    return segments.assign(segment_id=np.arange(len(segments)))
-
-
-def assign_segments(points: pd.DataFrame, segments: pd.DataFrame) -> np.ndarray:
-    """segment_id of each (track_id, t_s) row in `points`."""
-    out = np.full(len(points), -1, np.int64)
-    for track_id, seg in segments.groupby("track_id"):
-        mask = (points["track_id"] == track_id).to_numpy()
-        # a segment owns [start_s, next segment's start_s); the first owns everything before
-        idx = np.searchsorted(seg["start_s"].to_numpy(), points.loc[mask, "t_s"].to_numpy(), side="right") - 1
-        out[mask] = seg["segment_id"].to_numpy()[np.clip(idx, 0, len(seg) - 1)]
-    return out
 
 
 def _cannot_link(tracks: pd.DataFrame) -> set[tuple[int, int]]:
@@ -105,10 +56,9 @@ def group_segments(means: np.ndarray, cannot: set[tuple[int, int]], *, threshold
     return label
 
 
-def cluster_identities(tracks: pd.DataFrame, embeddings: pd.DataFrame, *, ep_id: str, backend: str,
-                       split_distance: float, cfg: ClusterConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cluster_identities(tracks: pd.DataFrame, embeddings: pd.DataFrame, segments: pd.DataFrame, *, ep_id: str,
+                       backend: str, cfg: ClusterConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Returns (`Clusters`, embeddings with `segment_id`). Cluster ids are ranked by screen presence."""
-    segments = split_tracks(tracks, embeddings, split_distance)
     embeddings = embeddings.assign(segment_id=assign_segments(embeddings, segments))
     with_faces = segments[segments["n_faces"] > 0]
     means = (np.stack([stack(g["vector"]).mean(axis=0) for _, g in embeddings.groupby("segment_id", sort=True)])

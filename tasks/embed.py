@@ -23,13 +23,18 @@ def face_quality(dets: pd.DataFrame) -> pd.Series:
     return dets["score"] * size * np.sqrt(sharp)
 
 
-def select_faces(tracks: pd.DataFrame, detections: pd.DataFrame, cfg: EmbedConfig) -> pd.DataFrame:
-    """Per track, split its gated faces into K time bins (K from the track's length) and keep each bin's best."""
+def gated_faces(tracks: pd.DataFrame, detections: pd.DataFrame, cfg: EmbedConfig) -> pd.DataFrame:
+    """Tracked faces that pass the quality gate (size, detector score, sharpness), with their quality."""
     dets = tracks[["det_id", "track_id", "t_s"]].merge(
         detections[["det_id", "score", "face_h_px", "sharpness"]], on="det_id")
     gate = ((dets["face_h_px"] >= cfg.min_face_px) & (dets["score"] >= cfg.min_det_score)
             & (dets["sharpness"] >= cfg.min_sharpness))
-    dets = dets[gate].assign(quality=lambda d: face_quality(d)).sort_values(["track_id", "t_s"])
+    return dets[gate].assign(quality=lambda d: face_quality(d)).sort_values(["track_id", "t_s"])
+
+
+def select_faces(gated: pd.DataFrame, cfg: EmbedConfig) -> pd.DataFrame:
+    """Per track, split its gated faces into K time bins (K from the track's length) and keep each bin's best."""
+    dets = gated
     rank = dets.groupby("track_id").cumcount()
     size = dets.groupby("track_id")["det_id"].transform("size")
     span = dets.groupby("track_id")["t_s"].transform(lambda t: t.max() - t.min())

@@ -114,6 +114,17 @@ class FaceEmbeddings(_Strict):
     vector: Series[object]
 
 
+class Segments(_Strict):
+    """Tracks cut where their appearance jumps (`appearance` gate); one row per piece."""
+
+    ep_id: Series[str]
+    segment_id: Series[int] = pa.Field(ge=0, unique=True)
+    track_id: Series[int]
+    start_s: Series[float]
+    end_s: Series[float]
+    n_faces: Series[int] = pa.Field(ge=0)
+
+
 class Clusters(_Strict):
     """Track segments (a track split where its appearance jumps) grouped into identities."""
 

@@ -1,7 +1,7 @@
 """Screen time: per-person intervals and totals from tracked, identified faces.
 
-A detection on a sampled frame covers that frame's sampling interval (until the next sampled frame, never past
-its shot's end). A person's coverage is merged per shot (so two tracks of one person never count twice), gaps
+A detection on a sampled frame covers that frame's sampling interval (halfway to its neighbouring sampled frames,
+never past its shot's edges; out to the edge for the first and last sampled frame of a shot). A person's coverage is merged per shot (so two tracks of one person never count twice), gaps
 shorter than `max_gap_s` are bridged within a shot (missed detections), never across a cut.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.cluster import assign_segments
+from screenalytics.tasks.appearance import assign_segments
 from screenalytics.tasks.schemas import Intervals, ScreenTime
 from screenalytics.tasks.settings import ScreenTimeConfig
 
@@ -33,14 +33,22 @@ def merge_intervals(starts: np.ndarray, ends: np.ndarray, groups: np.ndarray, ma
 
 
 def coverage(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame) -> pd.DataFrame:
-    """Each tracked detection's covered interval `[t_s, next sampled frame)`, clipped to its shot's end."""
+    """Each tracked detection's covered interval: halfway to the neighbouring sampled frames, and out to the
+    shot's edge when it is the first or last sampled frame of its shot (a face seen right after a cut was there
+    from the cut)."""
+    starts = shots["start_s"].to_numpy()
     times = np.sort(frames["t_s"].to_numpy())
-    shot_end = shots.set_index("shot_id")["end_s"]
-    nxt_idx = np.searchsorted(times, tracks["t_s"].to_numpy(), side="right")
-    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    nxt = np.where(nxt_idx < len(times), times[np.minimum(nxt_idx, len(times) - 1)], tracks["t_s"] + step)
-    end = np.minimum(nxt, shot_end.reindex(tracks["shot_id"]).to_numpy())
-    return tracks.assign(start_s=tracks["t_s"].to_numpy(), end_s=np.maximum(end, tracks["t_s"].to_numpy()))
+    frame_shot = np.clip(np.searchsorted(starts, times + 1e-9, side="right") - 1, 0, len(shots) - 1)
+    t = tracks["t_s"].to_numpy()
+    idx = np.clip(np.searchsorted(times, t - 1e-9), 0, len(times) - 1)
+    shot = np.clip(np.searchsorted(starts, t + 1e-9, side="right") - 1, 0, len(shots) - 1)
+    prev_idx, next_idx = np.maximum(idx - 1, 0), np.minimum(idx + 1, len(times) - 1)
+    first_in_shot = (idx == 0) | (frame_shot[prev_idx] != shot)
+    last_in_shot = (idx == len(times) - 1) | (frame_shot[next_idx] != shot)
+    shot_start, shot_end = starts[shot], shots["end_s"].to_numpy()[shot]
+    start = np.where(first_in_shot, shot_start, np.maximum((times[prev_idx] + t) / 2, shot_start))
+    end = np.where(last_in_shot, shot_end, np.minimum((times[next_idx] + t) / 2, shot_end))
+    return tracks.assign(start_s=start, end_s=np.maximum(end, start))
 
 
 def visual_intervals(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame, identities: pd.DataFrame,

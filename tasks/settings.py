@@ -85,8 +85,8 @@ class EmbedConfig(StageConfig):
         5.0, ge=0, description="Quality gate: minimum variance of the Laplacian of the face (blur).")
     split_distance: dict[str, float] = Field(
         default_factory=lambda: {"dlib": 0.75, "arcface": 1.3},
-        description="Appearance gate: a track is split where consecutive face embeddings are further apart "
-        "than this (per backend). Lower splits more eagerly.")
+        description="Appearance gate: a track is split where the mean face embeddings before and after a "
+        "point are further apart than this (per backend). Lower splits more eagerly.")
     threads: int = Field(2, ge=1, description="onnxruntime threads for the ArcFace backend (dlib runs on one).")
 
 

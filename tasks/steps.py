@@ -122,28 +122,40 @@ def track_task(ctx: RunContext, detect: StageOutput, shots: StageOutput, cfg: An
     return {"tracks": tracks}, {"n_tracks": int(tracks["track_id"].nunique())}
 
 
-@stage_task("embed", "screenalytics.tasks.models.embedder")
+@stage_task("embed", "screenalytics.tasks.models.embedder", "screenalytics.tasks.appearance")
 def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: Any, embedder: str
                ) -> tuple[dict, dict]:
-    from screenalytics.tasks.embed import embed_faces, select_faces
+    from screenalytics.tasks.appearance import segment_tracks
+    from screenalytics.tasks.embed import embed_faces, gated_faces, select_faces
     from screenalytics.tasks.models.embedder import make_embedder
     from screenalytics.tasks.progress import progress
+    from screenalytics.tasks.schemas import Segments
 
     model = make_embedder(cfg.backend, arcface_model=cfg.arcface_model, threads=cfg.threads)
-    detections = detect.table("detections")
-    selected = select_faces(track.table("tracks"), detections, cfg)
+    detections, chips, tracks = detect.table("detections"), detect.table("chips"), track.table("tracks")
+    gated = gated_faces(tracks, detections, cfg)
+    selected = select_faces(gated, cfg)
     with progress("face embedding", len(selected)) as advance:
-        table = embed_faces(selected, detections, detect.table("chips"), model, ep_id=ctx.ep_id, progress=advance)
-    return {"embeddings": table}, {"n_embedded": len(table), "embedder": model.id}
+        table = embed_faces(selected, detections, chips, model, ep_id=ctx.ep_id, progress=advance)
+
+    def embed_more(det_ids: Any) -> Any:
+        return embed_faces(gated[gated["det_id"].isin(det_ids)], detections, chips, model, ep_id=ctx.ep_id)
+
+    segments, table = segment_tracks(tracks, table, gated, threshold=cfg.split_distance[cfg.backend],
+                                     embed_more=embed_more)
+    segments = Segments.validate(segments.assign(ep_id=ctx.ep_id))
+    return ({"embeddings": table, "segments": segments},
+            {"n_embedded": len(table), "n_split": int(len(segments) - segments["track_id"].nunique()),
+             "embedder": model.id})
 
 
 @stage_task("cluster")
-def cluster_task(ctx: RunContext, track: StageOutput, embed: StageOutput, cfg: Any, backend: str,
-                 split_distance: float) -> tuple[dict, dict]:
+def cluster_task(ctx: RunContext, track: StageOutput, embed: StageOutput, cfg: Any, backend: str
+                 ) -> tuple[dict, dict]:
     from screenalytics.tasks.cluster import cluster_identities
 
-    clusters, embeddings = cluster_identities(track.table("tracks"), embed.table("embeddings"), ep_id=ctx.ep_id,
-                                              backend=backend, split_distance=split_distance, cfg=cfg)
+    clusters, embeddings = cluster_identities(track.table("tracks"), embed.table("embeddings"),
+                                              embed.table("segments"), ep_id=ctx.ep_id, backend=backend, cfg=cfg)
     return ({"clusters": clusters, "segment_embeddings": embeddings},
             {"n_clusters": int(clusters.loc[clusters["cluster_id"] >= 0, "cluster_id"].nunique())})
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
-from screenalytics.tasks.embed import select_faces
+from screenalytics.tasks.embed import gated_faces, select_faces
 from screenalytics.tasks.models.embedder import ArcFaceEmbedder, FaceChip, make_embedder
 from screenalytics.tasks.models.registry import MissingModelError
 from screenalytics.tasks.settings import EmbedConfig
@@ -71,7 +71,8 @@ def test_select_faces_gates_quality_and_spreads_over_time():
     dets = pd.DataFrame({"det_id": np.arange(n), "score": 0.9, "face_h_px": 80.0, "sharpness": 100.0})
     dets.loc[dets["det_id"] < 5, "face_h_px"] = 10.0  # too small: gated out
     dets.loc[dets["det_id"] == 12, "sharpness"] = 1.0  # too blurred: gated out
-    chosen = select_faces(tracks, dets, EmbedConfig(faces_per_track=3, min_face_px=20, min_sharpness=5))
+    cfg = EmbedConfig(faces_per_track=3, min_face_px=20, min_sharpness=5)
+    chosen = select_faces(gated_faces(tracks, dets, cfg), cfg)
     assert len(chosen) == 3
     assert chosen["det_id"].min() >= 5 and 12 not in set(chosen["det_id"])
     assert chosen["t_s"].max() - chosen["t_s"].min() >= 1.5, "spread over the track, not bunched"

@@ -16,9 +16,9 @@ def test_merge_bridges_small_gaps_only():
 
 
 def setup_episode():
-    """Sampling every 0.2 s over 4 s; a cut at 2.0 s. Person p: track 0 at 0-1.0 s (one missed sample at
-    0.6 s) and track 1 (same person, overlapping in time) 0.4-1.4 s; track 2 in shot 1 from 2.0 s to the end.
-    Person q: one sample at 3.0 s."""
+    """Sampling every 0.2 s over 4 s; a cut at 2.0 s. Person p: track 0 at 0-0.8 s (sample 0.6 s missed) and
+    track 1 (same person, overlapping in time) 0.4-1.2 s; track 2 in shot 1 from 2.0 s to the end. Person q: one
+    sample at 3.0 s. Each sample covers halfway to its neighbours; a shot's first/last sample reaches its edge."""
     times = np.round(np.arange(0, 4.0, 0.2), 3)
     frames = pd.DataFrame({"frame_idx": np.arange(len(times)), "t_s": times})
     shots = pd.DataFrame({"shot_id": [0, 1], "start_s": [0.0, 2.0], "end_s": [2.0, 4.0]})
@@ -36,12 +36,12 @@ def test_visual_intervals_merge_tracks_and_never_bridge_cuts():
     frames, shots, tracks, identities = setup_episode()
     iv = visual_intervals(tracks, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.5))
     p = iv[iv["person_id"] == "p"][["start_s", "end_s"]].to_numpy()
-    np.testing.assert_allclose(p, [[0.0, 1.4], [2.0, 4.0]])  # the two overlapping tracks count once
-    np.testing.assert_allclose(iv[iv["person_id"] == "q"][["start_s", "end_s"]].to_numpy(), [[3.0, 3.2]])
+    np.testing.assert_allclose(p, [[0.0, 1.3], [2.0, 4.0]])  # the two overlapping tracks count once
+    np.testing.assert_allclose(iv[iv["person_id"] == "q"][["start_s", "end_s"]].to_numpy(), [[2.9, 3.1]])
     table = screen_time(iv, identities, ep_id="e", duration_s=4.0).set_index("person_id")
-    assert table.loc["p", "visual_s"] == pytest.approx(3.4)
+    assert table.loc["p", "visual_s"] == pytest.approx(3.3)
     assert table.loc["p", "appearances"] == 2
-    assert table.loc["p", "share_of_episode"] == pytest.approx(0.85)
+    assert table.loc["p", "share_of_episode"] == pytest.approx(0.825)
     assert table.loc["q", "name"] == "unknown_1"
 
 
@@ -49,4 +49,4 @@ def test_gap_bridging_is_configurable():
     frames, shots, tracks, identities = setup_episode()
     only0 = tracks[tracks["track_id"].isin([0])]
     iv = visual_intervals(only0, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.0))
-    np.testing.assert_allclose(iv[["start_s", "end_s"]].to_numpy(), [[0.0, 0.6], [0.8, 1.0]])
+    np.testing.assert_allclose(iv[["start_s", "end_s"]].to_numpy(), [[0.0, 0.5], [0.7, 0.9]])
