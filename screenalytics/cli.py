@@ -39,7 +39,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (InputError, MissingModelError, ValueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -115,7 +115,7 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
         print_table(table.drop(columns=["ep_id"]), f"Screen time: {manifest['ep_id']}")
         for warning in manifest["warnings"]:
-            err.print(f"[yellow]warning:[/] {warning}")
+            err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         console.print(f"Outputs: {episode_url}/ (screentime.parquet, screentime.csv, intervals.parquet, "
                       "manifest.json)")
 
