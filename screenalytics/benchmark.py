@@ -13,17 +13,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from screenalytics.compose import EpisodeTruth, build_sample
-from screenalytics.flows.episode import episode
-from screenalytics.tasks import storage
-from screenalytics.tasks.embed import embed_faces
-from screenalytics.tasks.models.embedder import make_embedder
-from screenalytics.tasks.settings import load_settings
-
 STAGES = ["probe", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime"]
 
 
 def run(clips: Path, crowd: Path | None, profile: str) -> None:
+    # imported here, not at module level: embedding worker processes re-import this module and stay light
+    from screenalytics.compose import EpisodeTruth, build_sample
+    from screenalytics.flows.episode import episode
+    from screenalytics.tasks import storage
+    from screenalytics.tasks.embed import embed_faces
+    from screenalytics.tasks.models.embedder import make_embedder
+    from screenalytics.tasks.settings import load_settings
+
     work = Path(tempfile.mkdtemp(prefix="sa-bench-"))
     totals = {s: 0.0 for s in STAGES}
     video_s = 0.0

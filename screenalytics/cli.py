@@ -8,10 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")  # the CLI prints errors and warnings itself
 
+import screenalytics.flows  # noqa: E402,F401  (Prefect defaults before Prefect is imported)
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
@@ -170,7 +169,7 @@ def _enrol(people: dict[str, list[Path]], root: Optional[str], bank: Optional[st
     settings = settings_for(root)
     url = bank_url(root, bank)
     emb = settings.embed
-    embedder = make_embedder(emb.backend, arcface_model=emb.arcface_model, threads=emb.threads)
+    embedder = make_embedder(emb.backend, arcface_model=emb.arcface_model, threads=1)
     detector = FaceDetector(model_path=scrfd_path(settings.model_dir), det_thresh=settings.detect.det_thresh,
                             threads=settings.detect.threads)
     existing = storage.read_parquet(url) if storage.exists(url) else None

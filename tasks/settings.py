@@ -45,7 +45,7 @@ class ShotsConfig(StageConfig):
 
 class DetectConfig(StageConfig):
     sample_fps: float = Field(
-        5.0, gt=0, description="Frames per second sent to the face detector. Higher = finer timing and more "
+        3.0, gt=0, description="Frames per second sent to the face detector. Higher = finer timing and more "
         "robust tracks, proportionally slower. Ignored when `stride` is set.")
     stride: int | None = Field(None, ge=1, description="Detect on every Nth frame instead of `sample_fps`.")
     det_thresh: float = Field(
@@ -87,7 +87,8 @@ class EmbedConfig(StageConfig):
         default_factory=lambda: {"dlib": 0.75, "arcface": 1.3},
         description="Appearance gate: a track is split where the mean face embeddings before and after a "
         "point are further apart than this (per backend). Lower splits more eagerly.")
-    threads: int = Field(2, ge=1, description="onnxruntime threads for the ArcFace backend (dlib runs on one).")
+    threads: int = Field(
+        2, ge=1, description="dlib: worker processes (dlib uses one core each); ArcFace: onnxruntime threads.")
 
 
 class ClusterConfig(StageConfig):

@@ -6,6 +6,7 @@ transient failures (never on bad input), and reports progress through `tasks.pro
 from __future__ import annotations
 
 import functools
+from contextlib import closing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -131,18 +132,18 @@ def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: An
     from screenalytics.tasks.progress import progress
     from screenalytics.tasks.schemas import Segments
 
-    model = make_embedder(cfg.backend, arcface_model=cfg.arcface_model, threads=cfg.threads)
     detections, chips, tracks = detect.table("detections"), detect.table("chips"), track.table("tracks")
     gated = gated_faces(tracks, detections, cfg)
     selected = select_faces(gated, cfg)
-    with progress("face embedding", len(selected)) as advance:
-        table = embed_faces(selected, detections, chips, model, ep_id=ctx.ep_id, progress=advance)
+    with closing(make_embedder(cfg.backend, arcface_model=cfg.arcface_model, threads=cfg.threads)) as model:
+        with progress("face embedding", len(selected)) as advance:
+            table = embed_faces(selected, detections, chips, model, ep_id=ctx.ep_id, progress=advance)
 
-    def embed_more(det_ids: Any) -> Any:
-        return embed_faces(gated[gated["det_id"].isin(det_ids)], detections, chips, model, ep_id=ctx.ep_id)
+        def embed_more(det_ids: Any) -> Any:
+            return embed_faces(gated[gated["det_id"].isin(det_ids)], detections, chips, model, ep_id=ctx.ep_id)
 
-    segments, table = segment_tracks(tracks, table, gated, threshold=cfg.split_distance[cfg.backend],
-                                     embed_more=embed_more)
+        segments, table = segment_tracks(tracks, table, gated, threshold=cfg.split_distance[cfg.backend],
+                                         embed_more=embed_more)
     segments = Segments.validate(segments.assign(ep_id=ctx.ep_id))
     return ({"embeddings": table, "segments": segments},
             {"n_embedded": len(table), "n_split": int(len(segments) - segments["track_id"].nunique()),
@@ -168,18 +169,17 @@ def facebank_task(ctx: RunContext, source: Ref, embed_cfg: Any, detect_cfg: Any,
     from screenalytics.tasks.models.embedder import make_embedder
     from screenalytics.tasks.progress import progress
 
-    embedding_model = make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model,
-                                    threads=embed_cfg.threads)
     path = storage.local_path(source.url)
     if path and Path(path).is_dir():
         people = folder_images(Path(path))
         detector = FaceDetector(model_path=Path(local_input(model.url)), det_thresh=detect_cfg.det_thresh,
                                 threads=detect_cfg.threads)
-        with progress("facebank", sum(len(v) for v in people.values())) as advance:
-            bank = build_entries(people, detector, embedding_model, detect_cfg, progress=advance)
+        with closing(make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model, threads=1)) as emb:
+            with progress("facebank", sum(len(v) for v in people.values())) as advance:
+                bank = build_entries(people, detector, emb, detect_cfg, progress=advance)
     else:
         bank = storage.read_parquet(source.url)
-        check_embedder(bank, embedding_model.id, source.url)
+        check_embedder(bank, embedder, source.url)
     if bank.empty:
         raise InputError(f"Facebank {source.url}: no usable face image (see the warnings above).")
     return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist())}

@@ -57,12 +57,29 @@ def iter_frames(path: str, keep: "FrameSampler | None" = None, width: int | None
                              "re-export or re-download it.") from exc
 
 
+def _decimated_yuv420(frame: av.VideoFrame, step: int) -> np.ndarray:
+    """BGR at 1/`step` size straight from the YUV 4:2:0 planes (nearest-neighbour): ~10x cheaper than swscale,
+    good enough for cut analysis."""
+    planes = frame.to_ndarray()
+    h, w = frame.height, frame.width
+    y = planes[:h:step, ::step]
+    u = planes[h:h + h // 4].reshape(h // 2, w // 2)[:: step // 2, :: step // 2]
+    v = planes[h + h // 4:].reshape(h // 2, w // 2)[:: step // 2, :: step // 2]
+    rows, cols = min(len(y), len(u)), min(y.shape[1], u.shape[1])
+    yuv = np.dstack([y[:rows, :cols], u[:rows, :cols], v[:rows, :cols]])
+    return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
+
+
 def _to_bgr(frame: av.VideoFrame, width: int | None, swap: bool) -> np.ndarray:
-    """Pixels as BGR, scaled by swscale (cheaper than a full-size copy + resize) so the displayed width is
-    `width`; `swap` when a 90-degree rotation will be applied afterwards."""
+    """Pixels as BGR, downsized so the displayed width is about `width` (`swap` when a 90-degree rotation will
+    be applied afterwards)."""
     if not width:
         return frame.to_ndarray(format="bgr24")
     src_w, src_h = (frame.height, frame.width) if swap else (frame.width, frame.height)
+    step = src_w // width
+    if frame.format.name == "yuv420p" and step >= 2 and step % 2 == 0 and frame.height % 2 == 0 \
+            and frame.width % 2 == 0:
+        return _decimated_yuv420(frame, step)
     height = max(2, round(src_h * width / src_w))
     out_w, out_h = (height, width) if swap else (width, height)
     return frame.reformat(width=out_w, height=out_h, format="bgr24").to_ndarray()

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+import screenalytics.flows  # noqa: E402,F401  (offline Prefect defaults)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GRID = SHARED / "grid_av"

@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Protocol
 
 import numpy as np
@@ -29,27 +31,63 @@ class Embedder(Protocol):
 
     def embed(self, chips: list[FaceChip]) -> np.ndarray: ...
 
+    def close(self) -> None: ...
+
 
 class DlibEmbedder:
+    """dlib runs one face at a time on one core (and holds the GIL), so with `workers` > 1 batches are split over
+    that many worker processes (started once, on first use; `close()` stops them)."""
+
     dim = 128
 
-    def __init__(self, *, threads: int = 1):
+    def __init__(self, *, workers: int = 1):
+        self.id = registry.embedder_identity("dlib", None)
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._local: _DlibModel | None = None
+
+    def embed(self, chips: list[FaceChip]) -> np.ndarray:
+        if self.workers < 2 or len(chips) < 2:
+            self._local = self._local or _DlibModel()
+            return self._local.embed(chips)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        parts = [list(part) for part in np.array_split(np.arange(len(chips)), self.workers) if len(part)]
+        results = self._pool.map(_embed_in_worker, [[chips[i] for i in part] for part in parts])
+        return np.concatenate(list(results)).reshape(len(chips), self.dim)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+class _DlibModel:
+    def __init__(self) -> None:
         import dlib
 
         paths = registry.dlib_paths()
         self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(paths["shape_predictor"]))
         self._model = dlib.face_recognition_model_v1(str(paths["recognition"]))
-        self.id = registry.embedder_identity("dlib", None)
 
     def embed(self, chips: list[FaceChip]) -> np.ndarray:
-        out = np.zeros((len(chips), self.dim), np.float32)
+        out = np.zeros((len(chips), DlibEmbedder.dim), np.float32)
         for i, chip in enumerate(chips):
             rgb = np.ascontiguousarray(chip.image_bgr[:, :, ::-1])
             x1, y1, x2, y2 = (int(round(v)) for v in chip.box[:4])
             shape = self._predictor(rgb, self._dlib.rectangle(x1, y1, x2, y2))
             out[i] = np.asarray(self._model.compute_face_descriptor(rgb, shape), np.float32)
         return out
+
+
+_WORKER_MODEL: _DlibModel | None = None
+
+
+def _embed_in_worker(chips: list[FaceChip]) -> np.ndarray:
+    global _WORKER_MODEL
+    _WORKER_MODEL = _WORKER_MODEL or _DlibModel()
+    return _WORKER_MODEL.embed(chips)
 
 
 class ArcFaceEmbedder:
@@ -70,6 +108,9 @@ class ArcFaceEmbedder:
         output = self._model.session.get_outputs()[0].shape
         self.dim = int(output[-1]) if isinstance(output[-1], int) else 512
 
+    def close(self) -> None:
+        """Nothing to release (onnxruntime threads live with the session)."""
+
     def embed(self, chips: list[FaceChip]) -> np.ndarray:
         from insightface.utils.face_align import norm_crop
 
@@ -83,7 +124,7 @@ class ArcFaceEmbedder:
 
 def make_embedder(backend: str, *, arcface_model: str | None, threads: int) -> Embedder:
     if backend == "dlib":
-        return DlibEmbedder(threads=threads)
+        return DlibEmbedder(workers=threads)
     if backend == "arcface":
         return ArcFaceEmbedder(model_path=arcface_model, threads=threads)
     raise ValueError(f"Unknown embedder backend {backend!r}: use 'dlib' or 'arcface'.")
