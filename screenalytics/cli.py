@@ -42,10 +42,12 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def settings_for(root: Optional[str], profile: Optional[str] = None, **extra: object):
+def settings_for(root: Optional[str], profile: Optional[str] = None, overrides: Optional[dict] = None):
+    """Effective settings; `--root`/`--profile` win over the same keys given with `--set`."""
     from screenalytics.tasks.settings import load_settings
 
-    return load_settings({"root": root, "profile": profile, **extra})
+    given = {key: value for key, value in {"root": root, "profile": profile}.items() if value is not None}
+    return load_settings({**(overrides or {}), **given})
 
 
 @contextmanager
@@ -103,20 +105,20 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         from screenalytics.tasks import storage
 
         overrides = parse_sets(set_)
-        settings = settings_for(root, profile, **overrides)
+        settings = settings_for(root, profile, overrides)
         if facebank is None:
             default_bank = storage.join(storage.normalize_root(settings.root), "facebank", "facebank.parquet")
             facebank = default_bank if storage.exists(default_bank) else None
         with rich_progress():
-            manifest = episode(str(video), ep_id=ep_id, facebank=facebank, profile=profile, stride=stride,
-                               root=root, overrides=overrides)
+            manifest = episode(str(video), ep_id=ep_id, facebank=facebank, profile=settings.profile,
+                               stride=stride, root=settings.root, overrides=overrides)
         episode_url = storage.join(storage.normalize_root(settings.root), "episodes", manifest["ep_id"])
         table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
         print_table(table.drop(columns=["ep_id"]), f"Screen time: {manifest['ep_id']}")
         for warning in manifest["warnings"]:
             err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         console.print(f"Outputs: {episode_url}/ (screentime.parquet, screentime.csv, intervals.parquet, "
-                      "manifest.json)")
+                      "timeline.png, manifest.json)", soft_wrap=True)
 
 
 @app.command()
@@ -233,7 +235,7 @@ def facebank_remove(name: str, root: Optional[str] = RootOpt, bank: Optional[str
 
 
 @models_app.callback()
-def models_list(ctx: typer.Context, root: Optional[str] = RootOpt) -> None:
+def models_list(ctx: typer.Context) -> None:
     """List models: what is installed, where, licences, and which backends are usable."""
     if ctx.invoked_subcommand:
         return
@@ -241,7 +243,7 @@ def models_list(ctx: typer.Context, root: Optional[str] = RootOpt) -> None:
 
     from screenalytics.tasks.models.registry import describe
 
-    settings = settings_for(root)
+    settings = settings_for(None)
     rows = describe(settings.model_dir, settings.embed.arcface_model)
     print_table(pd.DataFrame([r.__dict__ for r in rows]).drop(columns=["sha256"]), "Models")
 

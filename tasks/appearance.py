@@ -54,7 +54,8 @@ def segment_tracks(tracks: pd.DataFrame, embeddings: pd.DataFrame, candidates: p
     """Returns (segments `segment_id, track_id, start_s, end_s, n_faces`, embeddings incl. bisection faces).
 
     `candidates` (`det_id, track_id, t_s`) are the faces that may be embedded to locate a switch."""
-    rows, extra = [], []
+    rows: list[tuple] = []
+    extra: list[pd.DataFrame] = []
     span = tracks.groupby("track_id")["t_s"].agg(["min", "max"])
     emb_by_track = {k: g.sort_values("t_s") for k, g in embeddings.groupby("track_id")}
     cand_by_track = {k: g.sort_values("t_s") for k, g in candidates.groupby("track_id")}
@@ -83,6 +84,8 @@ def segment_tracks(tracks: pd.DataFrame, embeddings: pd.DataFrame, candidates: p
     segments = pd.DataFrame(rows, columns=["track_id", "start_s", "end_s", "n_faces"])
     segments = segments.assign(segment_id=np.arange(len(segments)))
     embeddings = pd.concat([embeddings, *extra], ignore_index=True) if extra else embeddings
+    counts = pd.Series(assign_segments(embeddings, segments)).value_counts()
+    segments["n_faces"] = segments["segment_id"].map(counts).fillna(0).astype(int)
     return segments, embeddings
 
 

@@ -77,8 +77,9 @@ class EmbedConfig(StageConfig):
         6, ge=1, description="Most faces embedded per track, spread over its length. More = steadier identity "
         "and a finer appearance gate, slower.")
     seconds_per_face: float = Field(
-        1.0, gt=0, description="One embedded face per this many seconds of track (at least 2 per track, so the "
-        "appearance gate can compare, at most faces_per_track). Lower = more faces, slower.")
+        1.0, gt=0, description="One embedded face per this many seconds of track (at least 2 per track so the "
+        "appearance gate can compare, unless faces_per_track is 1; at most faces_per_track). Lower = more faces, "
+        "slower.")
     min_face_px: float = Field(20.0, ge=0, description="Quality gate: faces shorter than this are not embedded.")
     min_det_score: float = Field(0.5, ge=0, le=1, description="Quality gate: minimum detector score.")
     min_sharpness: float = Field(
@@ -198,7 +199,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         head = dotted.split(".")[0]
         if head in STAGES or dotted in Settings.model_fields:
             _set_dotted(layer, dotted, yaml.safe_load(raw) if head in STAGES else raw)
-        else:
+        elif "." in dotted or any(dotted.startswith(f"{stage}_") for stage in STAGES):  # a mistyped setting
             log.warning("ignoring %s: not a setting (use SCREENALYTICS_ROOT, SCREENALYTICS_<STAGE>__<FIELD>, ...)",
                         key)
     return layer

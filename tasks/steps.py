@@ -130,7 +130,7 @@ def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: An
     from screenalytics.tasks.embed import embed_faces, gated_faces, select_faces
     from screenalytics.tasks.models.embedder import make_embedder
     from screenalytics.tasks.progress import progress
-    from screenalytics.tasks.schemas import Segments
+    from screenalytics.tasks.schemas import FaceEmbeddings, Segments
 
     detections, chips, tracks = detect.table("detections"), detect.table("chips"), track.table("tracks")
     gated = gated_faces(tracks, detections, cfg)
@@ -145,6 +145,7 @@ def embed_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: An
         segments, table = segment_tracks(tracks, table, gated, threshold=cfg.split_distance[cfg.backend],
                                          embed_more=embed_more)
     segments = Segments.validate(segments.assign(ep_id=ctx.ep_id))
+    table = FaceEmbeddings.validate(table)
     return ({"embeddings": table, "segments": segments},
             {"n_embedded": len(table), "n_split": int(len(segments) - segments["track_id"].nunique()),
              "embedder": model.id})

@@ -65,3 +65,11 @@ def test_query_over_published_outputs(tmp_path, prefect_harness, grid_episode):
     assert result.exit_code == 0 and " 4 " in result.output.replace("│", " ")
     bad = runner.invoke(app, ["query", "select * from nowhere", "--root", root])
     assert bad.exit_code == 2 and "query failed" in bad.output
+
+
+def test_set_root_is_used_for_writing_and_reading(tmp_path, prefect_harness, grid_episode):
+    root = tmp_path / "via_set"
+    run = runner.invoke(app, ["run", str(grid_episode["episode"]), "--ep-id", "viaset", "--facebank",
+                              str(grid_episode["facebank"]), "--set", f"root={root}"])
+    assert run.exit_code == 0, run.output
+    assert (root / "episodes" / "viaset" / "screentime.parquet").exists()

@@ -67,6 +67,7 @@ def test_switch_located_by_bisection_between_sparse_samples():
                                    embed_more=embed_more)
     assert len(segments) == 2 and abs(segments["end_s"].iloc[0] - 7.1) < 1e-6
     assert len(asked) <= 3 and len(out) == 3 + len(asked)
+    assert segments["n_faces"].sum() == len(out), "faces embedded by bisection count in their segment"
 
 
 def test_clusters_follow_people_and_cannot_link():

@@ -33,3 +33,10 @@ def test_bad_values_are_rejected_with_the_field_name():
         load_settings({"detect.no_such_field": 1}, environ={})
     with pytest.raises(ValueError, match="Unknown profile"):
         load_settings({"profile": "turbo"}, environ={})
+
+
+def test_mistyped_environment_setting_is_reported(caplog):
+    s = load_settings(environ={"SCREENALYTICS_DETECT_SAMPLE_FPS": "9", "SCREENALYTICS_REPO": "/srv/app"})
+    assert s.detect.sample_fps == Settings().detect.sample_fps
+    assert "SCREENALYTICS_DETECT_SAMPLE_FPS" in caplog.text
+    assert "SCREENALYTICS_REPO" not in caplog.text
