@@ -48,7 +48,7 @@ class Shots(_Strict):
 
 
 class SampledFrames(_Strict):
-    """Frames the detector saw; each covers `[t_s, next t_s)` of the episode."""
+    """Frames the detector saw; each covers halfway to its neighbours (`screentime.coverage`)."""
 
     ep_id: Series[str]
     frame_idx: Series[int] = pa.Field(ge=0, unique=True)
@@ -125,27 +125,16 @@ class Segments(_Strict):
     n_faces: Series[int] = pa.Field(ge=0)
 
 
-class Clusters(_Strict):
-    """Track segments (a track split where its appearance jumps) grouped into identities."""
+class Clusters(Segments):
+    """Segments grouped into identities (`cluster_id` -1: no face passed the quality gate)."""
 
-    ep_id: Series[str]
-    segment_id: Series[int] = pa.Field(ge=0, unique=True)
-    track_id: Series[int]
-    start_s: Series[float]
-    end_s: Series[float]
-    n_faces: Series[int] = pa.Field(ge=0)
     cluster_id: Series[int] = pa.Field(ge=-1)
 
 
-class Identities(_Strict):
-    """Clusters named from the facebank: `person_id` is the cast name's slug or `unknown_N`."""
+class Identities(Clusters):
+    """Clusters named from the facebank: `person_id` is the cast name's slug, `unknown_N`, or `unidentified`
+    (cluster -1, not counted in screen time)."""
 
-    ep_id: Series[str]
-    segment_id: Series[int] = pa.Field(ge=0, unique=True)
-    track_id: Series[int]
-    start_s: Series[float]
-    end_s: Series[float]
-    cluster_id: Series[int]
     person_id: Series[str]
     name: Series[str]
     match_distance: Series[float] = pa.Field(nullable=True)
