@@ -28,6 +28,9 @@ app.add_typer(models_app, name="models")
 console = Console()
 err = Console(stderr=True)
 
+SCREENTIME_HEADERS = {"name": "name", "visual_s": "visual", "speaking_s": "speaking", "overlap_s": "overlap",
+                      "appearances": "appear.", "first_seen_s": "first", "last_seen_s": "last",
+                      "share_of_episode": "share"}
 RootOpt = typer.Option(None, "--root", help="Artifact root URL (default ./data or $SCREENALYTICS_ROOT).")
 ProfileOpt = typer.Option(None, "--profile", help="low_power, balanced or high_accuracy.")
 
@@ -114,7 +117,8 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
                                stride=stride, root=settings.root, overrides=overrides)
         episode_url = storage.join(storage.normalize_root(settings.root), "episodes", manifest["ep_id"])
         table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
-        print_table(table.drop(columns=["ep_id"]), f"Screen time: {manifest['ep_id']}")
+        print_table(table[list(SCREENTIME_HEADERS)].rename(columns=SCREENTIME_HEADERS),
+                    f"Screen time (seconds): {manifest['ep_id']}")
         for warning in manifest["warnings"]:
             err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
         console.print(f"Outputs: {episode_url}/ (screentime.parquet, screentime.csv, intervals.parquet, "

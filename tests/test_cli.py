@@ -60,7 +60,7 @@ def test_query_over_published_outputs(tmp_path, prefect_harness, grid_episode):
     run = runner.invoke(app, ["run", str(grid_episode["episode"]), "--ep-id", "demo", "--facebank",
                               str(grid_episode["facebank"]), "--root", root])
     assert run.exit_code == 0, run.output
-    assert "Screen time: demo" in run.output and "screentime.parquet" in run.output
+    assert "Screen time (seconds): demo" in run.output and "screentime.parquet" in run.output
     result = runner.invoke(app, ["query", "select count(distinct person_id) as n from screentime", "--root", root])
     assert result.exit_code == 0 and " 4 " in result.output.replace("│", " ")
     bad = runner.invoke(app, ["query", "select * from nowhere", "--root", root])
