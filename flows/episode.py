@@ -18,10 +18,22 @@ from screenalytics.tasks import storage
 from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.models.registry import embedder_identity, scrfd_path, sha256_file
-from screenalytics.tasks.settings import Settings, effective_config, load_settings
-from screenalytics.tasks.steps import (call_stage, cluster_task, detect_task, embed_task, facebank_task, folder_ref,
-                                       match_task, probe_task, sample_fps, screentime_task, shots_task, track_task)
 from screenalytics.tasks.probe import check_file
+from screenalytics.tasks.settings import Settings, effective_config, load_settings
+from screenalytics.tasks.steps import (
+    call_stage,
+    cluster_task,
+    detect_task,
+    embed_task,
+    facebank_task,
+    folder_ref,
+    match_task,
+    probe_task,
+    sample_fps,
+    screentime_task,
+    shots_task,
+    track_task,
+)
 
 PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_id}/
     "probe": [("episode", "episode.parquet")], "shots": [("shots", "shots.parquet")],
@@ -70,7 +82,7 @@ def publish(ctx: RunContext, outputs: dict[str, StageOutput], states: dict[str, 
     storage.write_bytes(storage.join(ctx.episode_url, "screentime.csv"), screentime.to_csv(index=False).encode())
     info = outputs["screentime"].info
     manifest = {
-        "ep_id": ctx.ep_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "ep_id": ctx.ep_id, "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "input": {"url": ctx.video.url, "sha256": ctx.video.sha256}, "code_version": __version__,
         "config": effective_config(settings), "models": models,
         "stages": {name: {"key": out.key, "seconds": round(out.seconds, 3), "state": states[name],

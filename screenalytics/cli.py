@@ -4,18 +4,18 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")  # the CLI prints errors and warnings itself
 
-import screenalytics.flows  # noqa: E402,F401  (Prefect defaults before Prefect is imported)
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+import screenalytics.flows  # noqa: E402,F401  (Prefect defaults before Prefect is imported)
 from screenalytics.tasks.errors import InputError  # noqa: E402
 from screenalytics.tasks.models.registry import MissingModelError  # noqa: E402
 
@@ -45,7 +45,7 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def settings_for(root: Optional[str], profile: Optional[str] = None, overrides: Optional[dict] = None):
+def settings_for(root: str | None, profile: str | None = None, overrides: dict | None = None):
     """Effective settings; `--root`/`--profile` win over the same keys given with `--set`."""
     from screenalytics.tasks.settings import load_settings
 
@@ -95,12 +95,12 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 @app.command()
 def run(video: Path = typer.Argument(..., help="Episode video file."),
-        ep_id: Optional[str] = typer.Option(None, "--ep-id", help="Episode id (default: the file stem)."),
-        facebank: Optional[str] = typer.Option(None, "--facebank", help="Facebank folder or .parquet "
+        ep_id: str | None = typer.Option(None, "--ep-id", help="Episode id (default: the file stem)."),
+        facebank: str | None = typer.Option(None, "--facebank", help="Facebank folder or .parquet "
                                                "(default: the root's facebank, if any)."),
-        profile: Optional[str] = ProfileOpt,
-        stride: Optional[int] = typer.Option(None, "--stride", help="Detect on every Nth frame."),
-        root: Optional[str] = RootOpt,
+        profile: str | None = ProfileOpt,
+        stride: int | None = typer.Option(None, "--stride", help="Detect on every Nth frame."),
+        root: str | None = RootOpt,
         set_: list[str] = typer.Option([], "--set", help="Override any setting: STAGE.FIELD=VALUE.")) -> None:
     """Run the pipeline on one episode and print its screen-time table."""
     with user_errors():
@@ -128,7 +128,7 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
 @app.command()
 def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shots, detections, tracks, "
                                     "identities, screentime, intervals."),
-          root: Optional[str] = RootOpt) -> None:
+          root: str | None = RootOpt) -> None:
     """Query all episodes' outputs with DuckDB."""
     with user_errors():
         import duckdb
@@ -145,8 +145,8 @@ def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shot
 @app.command()
 def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to write the episode."),
            kind: str = typer.Option("sample", "--kind", help="sample (demo) or tv_hard."),
-           clips: Optional[Path] = typer.Option(None, "--clips", help="Folder of GRID clips (default: samples/grid)."),
-           crowd: Optional[Path] = typer.Option(None, "--crowd", help="Crowd video used as B-roll (tv_hard).")
+           clips: Path | None = typer.Option(None, "--clips", help="Folder of GRID clips (default: samples/grid)."),
+           crowd: Path | None = typer.Option(None, "--crowd", help="Crowd video used as B-roll (tv_hard).")
            ) -> None:
     """Compose an episode with exact ground truth (+ a facebank of stills it does not use)."""
     with user_errors():
@@ -157,13 +157,13 @@ def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to wri
             console.print(f"{key}: {value}")
 
 
-def bank_url(root: Optional[str], bank: Optional[str]) -> str:
+def bank_url(root: str | None, bank: str | None) -> str:
     from screenalytics.tasks import storage
 
     return bank or storage.join(storage.normalize_root(settings_for(root).root), "facebank", "facebank.parquet")
 
 
-def _enrol(people: dict[str, list[Path]], root: Optional[str], bank: Optional[str]) -> None:
+def _enrol(people: dict[str, list[Path]], root: str | None, bank: str | None) -> None:
     import pandas as pd
 
     from screenalytics.tasks import storage
@@ -193,16 +193,16 @@ def _enrol(people: dict[str, list[Path]], root: Optional[str], bank: Optional[st
 
 
 @facebank_app.command("add")
-def facebank_add(name: str, images: list[Path], root: Optional[str] = RootOpt,
-                 bank: Optional[str] = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
+def facebank_add(name: str, images: list[Path], root: str | None = RootOpt,
+                 bank: str | None = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
     """Enrol images of one person."""
     with user_errors():
         _enrol({name: images}, root, bank)
 
 
 @facebank_app.command("import")
-def facebank_import(folder: Path, root: Optional[str] = RootOpt,
-                    bank: Optional[str] = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
+def facebank_import(folder: Path, root: str | None = RootOpt,
+                    bank: str | None = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
     """Enrol a folder with one sub-folder per person (the sub-folder name is the person's name)."""
     with user_errors():
         from screenalytics.tasks.facebank import folder_images
@@ -211,7 +211,7 @@ def facebank_import(folder: Path, root: Optional[str] = RootOpt,
 
 
 @facebank_app.command("list")
-def facebank_list(root: Optional[str] = RootOpt, bank: Optional[str] = typer.Option(None, "--bank")) -> None:
+def facebank_list(root: str | None = RootOpt, bank: str | None = typer.Option(None, "--bank")) -> None:
     """People in the facebank, with image counts and the embedder."""
     with user_errors():
         from screenalytics.tasks import storage
@@ -224,7 +224,7 @@ def facebank_list(root: Optional[str] = RootOpt, bank: Optional[str] = typer.Opt
 
 
 @facebank_app.command("remove")
-def facebank_remove(name: str, root: Optional[str] = RootOpt, bank: Optional[str] = typer.Option(None, "--bank")
+def facebank_remove(name: str, root: str | None = RootOpt, bank: str | None = typer.Option(None, "--bank")
                     ) -> None:
     """Remove a person from the facebank."""
     with user_errors():

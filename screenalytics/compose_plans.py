@@ -15,7 +15,12 @@ import av
 import cv2
 
 from screenalytics.compose import (
-    EPISODE_SOURCE_WINDOW_S, STILL_TIMES_S, Layer, Shot, Source, compose_episode,
+    EPISODE_SOURCE_WINDOW_S,
+    STILL_TIMES_S,
+    Layer,
+    Shot,
+    Source,
+    compose_episode,
 )
 
 GRID_FACE_FRAC = 110 / 288  # face height / frame height in a GRID clip (360x288)

@@ -1,8 +1,9 @@
 """Screen time: per-person intervals and totals from tracked, identified faces.
 
 A detection on a sampled frame covers that frame's sampling interval (halfway to its neighbouring sampled frames,
-never past its shot's edges; out to the edge for the first and last sampled frame of a shot). A person's coverage is merged per shot (so two tracks of one person never count twice), gaps
-shorter than `max_gap_s` are bridged within a shot (missed detections), never across a cut.
+never past its shot's edges; out to the edge for the first and last sampled frame of a shot). A person's coverage
+is merged per shot (so two tracks of one person never count twice), gaps up to `max_gap_s` are bridged within a
+shot (missed detections), never across a cut.
 """
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ transient failures (never on bad input), and reports progress through `tasks.pro
 from __future__ import annotations
 
 import functools
-from contextlib import closing
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +175,9 @@ def facebank_task(ctx: RunContext, source: Ref, embed_cfg: Any, detect_cfg: Any,
         people = folder_images(Path(path))
         detector = FaceDetector(model_path=Path(local_input(model.url)), det_thresh=detect_cfg.det_thresh,
                                 threads=detect_cfg.threads)
-        with closing(make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model, threads=1)) as emb:
-            with progress("facebank", sum(len(v) for v in people.values())) as advance:
-                bank = build_entries(people, detector, emb, detect_cfg, progress=advance)
+        model_for_bank = make_embedder(embed_cfg.backend, arcface_model=embed_cfg.arcface_model, threads=1)
+        with closing(model_for_bank) as emb, progress("facebank", sum(len(v) for v in people.values())) as advance:
+            bank = build_entries(people, detector, emb, detect_cfg, progress=advance)
     else:
         bank = storage.read_parquet(source.url)
         check_embedder(bank, embedder, source.url)

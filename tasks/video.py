@@ -32,7 +32,7 @@ def open_container(path: str) -> av.container.InputContainer:
             "the download finished.") from exc
 
 
-def iter_frames(path: str, keep: "FrameSampler | None" = None, width: int | None = None) -> Iterator[Frame]:
+def iter_frames(path: str, keep: FrameSampler | None = None, width: int | None = None) -> Iterator[Frame]:
     """Yield every decoded frame in order; pixels only for frames `keep` selects (all when None).
 
     `width` downsizes kept frames (keeping the aspect ratio); rotation metadata is applied.

@@ -80,7 +80,7 @@ def s3_endpoint(tmp_path_factory):
         return
     weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
     folder = tmp_path_factory.mktemp("weed")
-    log = open(folder / "weed.log", "w")
+    log = open(folder / "weed.log", "w")  # noqa: SIM115 - must stay open for the server's lifetime
     proc = subprocess.Popen([weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                              "-bucket=screenalytics-test"], stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, **keys}, start_new_session=True)

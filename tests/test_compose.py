@@ -10,8 +10,17 @@ import pandas as pd
 import pytest
 
 from screenalytics.compose import (
-    EPISODE_SOURCE_WINDOW_S, STILL_TIMES_S, EpisodeTruth, Layer, Shot, Source, build_sample,
-    compose_episode, extract_stills, sample_plan, tv_hard_plan,
+    EPISODE_SOURCE_WINDOW_S,
+    STILL_TIMES_S,
+    EpisodeTruth,
+    Layer,
+    Shot,
+    Source,
+    build_sample,
+    compose_episode,
+    extract_stills,
+    sample_plan,
+    tv_hard_plan,
 )
 from screenalytics.compose_plans import GRID_FACE_FRAC, check_source_window
 

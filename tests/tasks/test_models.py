@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from screenalytics.tasks.models.registry import (SCRFD_FILE, MissingModelError, describe, providers,
-                                                 scrfd_path)
+from screenalytics.tasks.models.registry import SCRFD_FILE, MissingModelError, describe, providers, scrfd_path
 
 
 def test_missing_detector_names_the_install_command(tmp_path):
