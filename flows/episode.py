@@ -52,7 +52,7 @@ def prepare(video: str, ep_id: str | None, settings: Settings) -> RunContext:
     ep = storage.validate_ep_id(ep_id or path.stem)
     url = path.resolve().as_uri()
     return RunContext(ep_id=ep, episode_url=storage.join(storage.normalize_root(settings.root), "episodes", ep),
-                      video=Ref(url=url, sha256=storage.sha256_url(url)), model_dir=settings.model_dir)
+                      video=Ref(url=url, sha256=storage.sha256_url(url)))
 
 
 def facebank_ref(facebank: str | None) -> Ref | None:

@@ -51,7 +51,6 @@ class RunContext(BaseModel):
     ep_id: str
     episode_url: str
     video: Ref
-    model_dir: str
 
 
 def _source(module: str) -> Path:

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 log = logging.getLogger("screenalytics.progress")
 Advance = Callable[[int], None]
-Reporter = Callable[[str, int | None], "contextmanager[Advance]"]
 
 
 @contextmanager
