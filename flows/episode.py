@@ -21,6 +21,7 @@ from screenalytics.tasks.models.registry import embedder_identity, scrfd_path, s
 from screenalytics.tasks.probe import check_file
 from screenalytics.tasks.settings import Settings, effective_config, load_settings
 from screenalytics.tasks.steps import (
+    audio_task,
     call_stage,
     cluster_task,
     detect_task,
@@ -39,6 +40,7 @@ PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_i
     "probe": [("episode", "episode.parquet")], "shots": [("shots", "shots.parquet")],
     "detect": [("detections", "detections.parquet")], "track": [("tracks", "tracks.parquet")],
     "match": [("identities", "identities.parquet")],
+    "audio": [("audio.wav", "audio.wav")],
     "screentime": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet"),
                    ("timeline.png", "timeline.png")],
 }
@@ -71,11 +73,17 @@ def facebank_ref(facebank: str | None) -> Ref | None:
 
 
 @task(name="publish")
-def publish(ctx: RunContext, outputs: dict[str, StageOutput], states: dict[str, str], settings: Settings,
-            models: dict[str, Any]) -> dict[str, Any]:
+def publish(
+    ctx: RunContext,
+    outputs: dict[str, StageOutput],
+    states: dict[str, str],
+    settings: Settings,
+    models: dict[str, Any],
+    notes: list[str],
+) -> dict[str, Any]:
     """Copy the stable tables to the episode folder (the output contract) and write the run manifest."""
     for stage, items in PUBLISHED.items():
-        for name, target in items:
+        for name, target in items if stage in outputs else []:
             data = storage.read_bytes(outputs[stage].url(name))
             storage.write_bytes(storage.join(ctx.episode_url, target), data)
     screentime = outputs["screentime"].table("screentime")
@@ -87,7 +95,7 @@ def publish(ctx: RunContext, outputs: dict[str, StageOutput], states: dict[str, 
         "config": effective_config(settings), "models": models,
         "stages": {name: {"key": out.key, "seconds": round(out.seconds, 3), "state": states[name],
                           "info": out.info} for name, out in outputs.items()},
-        "metrics": info["metrics"], "warnings": info["warnings"],
+        "metrics": info["metrics"], "warnings": [*notes, *info["warnings"]],
     }
     storage.write_json(manifest, storage.join(ctx.episode_url, "manifest.json"))
     return manifest
@@ -111,6 +119,10 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
         return state.result()
 
     probe = run(probe_task)
+    notes: list[str] = []
+    audio = run(audio_task, probe=probe, cfg=settings.audio) if probe.info["has_audio"] else None
+    if audio is None:
+        notes.append(f"{ctx.ep_id}: the video has no audio track; visual screen time only")
     shots = run(shots_task, probe=probe, cfg=settings.shots)
     detect = run(detect_task, probe=probe, cfg=settings.detect, model=model)
     track = run(track_task, detect=detect, shots=shots, cfg=settings.track,
@@ -126,11 +138,12 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
                      probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
     outputs = {"probe": probe, "shots": shots, "detect": detect, "track": track, "embed": embed,
                "cluster": cluster, "match": match, "screentime": screentime}
-    if bank is not None:
-        outputs["facebank"] = bank
+    for name, output in (("facebank", bank), ("audio", audio)):
+        if output is not None:
+            outputs[name] = output
     models = {"detector": {"id": "scrfd-2.5g-kps", "sha256": model.sha256},
               "embedder": {"id": embedder, "backend": backend}}
-    manifest = publish(ctx, outputs, states, settings, models)
+    manifest = publish(ctx, outputs, states, settings, models, notes)
     _report(ctx, manifest, screentime)
     return manifest
 

@@ -124,6 +124,10 @@ class ScreenTimeConfig(StageConfig):
         0.0, ge=0, description="Track segments shorter than this do not count as screen time (drops flickers).")
 
 
+class AudioConfig(StageConfig):
+    sample_rate: int = Field(16000, ge=8000, description="Rate of the extracted mono track (speech models use 16 kHz).")
+
+
 class MetricsConfig(StageConfig):
     max_tracks_per_min: float = Field(120.0, description="Warn above this many tracks per minute.")
     max_short_track_fraction: float = Field(0.5, description="Warn when more tracks than this are short.")
@@ -136,6 +140,7 @@ class MetricsConfig(StageConfig):
 STAGES: dict[str, type[StageConfig]] = {
     "shots": ShotsConfig, "detect": DetectConfig, "track": TrackConfig, "embed": EmbedConfig,
     "cluster": ClusterConfig, "match": MatchConfig, "screentime": ScreenTimeConfig, "metrics": MetricsConfig,
+    "audio": AudioConfig,
 }
 
 
@@ -154,6 +159,7 @@ class Settings(BaseModel):
     match: MatchConfig = MatchConfig()
     screentime: ScreenTimeConfig = ScreenTimeConfig()
     metrics: MetricsConfig = MetricsConfig()
+    audio: AudioConfig = AudioConfig()
 
 
 def config_dir() -> Path:

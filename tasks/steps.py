@@ -93,6 +93,17 @@ def shots_task(ctx: RunContext, probe: StageOutput, cfg: Any) -> tuple[dict, dic
     return {"shots": table}, {"n_shots": len(table)}
 
 
+@stage_task("audio")
+def audio_task(ctx: RunContext, probe: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.audio import extract_audio
+
+    audio = extract_audio(local_input(ctx.video.url), sample_rate=cfg.sample_rate)
+    if audio is None:  # the flow only calls this stage when probe found an audio track
+        raise InputError(f"{ctx.video.url}: no audio track")
+    return {"audio.wav": audio.to_wav()}, {"start_s": audio.start_s, "duration_s": audio.duration_s,
+                                          "sample_rate": audio.sample_rate}
+
+
 def sample_fps(cfg: Any, fps: float) -> float:
     """Effective detector sampling rate."""
     return fps / cfg.stride if cfg.stride else min(cfg.sample_fps, fps)

@@ -12,7 +12,7 @@ from screenalytics.flows.episode import episode
 from screenalytics.tasks import storage
 from tests.conftest import HAMILTON
 
-STAGES = ["probe", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime"]
+STAGES = ["probe", "audio", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime"]
 
 
 def published(root: Path, ep_id: str, name: str) -> pd.DataFrame:
@@ -76,7 +76,7 @@ def test_rerun_hits_cache_and_config_change_reruns_downstream_only(grid_run, gri
     changed = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
                       root=str(root), overrides={"cluster.distance": {"dlib": 0.01, "arcface": 0.01}})
     states = {s: changed["stages"][s]["state"] for s in STAGES}
-    assert states == {"probe": "Cached", "shots": "Cached", "detect": "Cached", "track": "Cached",
+    assert states == {"probe": "Cached", "audio": "Cached", "shots": "Cached", "detect": "Cached", "track": "Cached",
                       "embed": "Cached", "facebank": "Cached", "cluster": "Completed", "match": "Completed",
                       "screentime": "Completed"}
 
@@ -122,3 +122,18 @@ def test_hamilton_miranda_named_not_in_audience(prefect_harness, tmp_path):
     audience_start = float(audience_shot["start_s"].iloc[0])
     assert audience_start == pytest.approx(0.852 + 211 / 29.97, abs=0.05)
     assert (miranda["end_s"] <= audience_start + 1e-6).all(), "nobody in the audience is named Miranda"
+
+
+def test_video_without_audio_still_gets_visual_results(grid_episode, prefect_harness, tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    silent = tmp_path / "silent.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(grid_episode["episode"]),
+                    "-an", "-c", "copy", str(silent)], check=True)
+    manifest = episode(str(silent), facebank=str(grid_episode["facebank"]), root=str(tmp_path / "root"))
+    assert "audio" not in manifest["stages"]
+    assert any("no audio track" in warning for warning in manifest["warnings"])
+    table = published(tmp_path / "root", "silent", "screentime.parquet")
+    assert len(table) == 4 and not (tmp_path / "root" / "episodes" / "silent" / "audio.wav").exists()
