@@ -17,7 +17,7 @@ from screenalytics import __version__
 from screenalytics.tasks import storage
 from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
-from screenalytics.tasks.models.registry import embedder_identity, scrfd_path, sha256_file
+from screenalytics.tasks.models.registry import embedder_identity, scrfd_path, sha256_file, silero_path
 from screenalytics.tasks.probe import check_file
 from screenalytics.tasks.settings import Settings, effective_config, load_settings
 from screenalytics.tasks.steps import (
@@ -34,13 +34,14 @@ from screenalytics.tasks.steps import (
     screentime_task,
     shots_task,
     track_task,
+    vad_task,
 )
 
 PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_id}/
     "probe": [("episode", "episode.parquet")], "shots": [("shots", "shots.parquet")],
     "detect": [("detections", "detections.parquet")], "track": [("tracks", "tracks.parquet")],
     "match": [("identities", "identities.parquet")],
-    "audio": [("audio.wav", "audio.wav")],
+    "audio": [("audio.wav", "audio.wav")], "vad": [("speech", "speech.parquet")],
     "screentime": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet"),
                    ("timeline.png", "timeline.png")],
 }
@@ -55,6 +56,10 @@ def prepare(video: str, ep_id: str | None, settings: Settings) -> RunContext:
     url = path.resolve().as_uri()
     return RunContext(ep_id=ep, episode_url=storage.join(storage.normalize_root(settings.root), "episodes", ep),
                       video=Ref(url=url, sha256=storage.sha256_url(url)))
+
+
+def model_ref(path: Path) -> Ref:
+    return Ref(url=path.resolve().as_uri(), sha256=sha256_file(path))
 
 
 def facebank_ref(facebank: str | None) -> Ref | None:
@@ -108,8 +113,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     """Run the whole visual pipeline on one episode; returns the run manifest."""
     settings = load_settings({"profile": profile, "root": root, "detect.stride": stride, **(overrides or {})})
     ctx = prepare(video, ep_id, settings)
-    scrfd = scrfd_path(settings.model_dir)
-    model = Ref(url=scrfd.resolve().as_uri(), sha256=sha256_file(scrfd))
+    model = model_ref(scrfd_path(settings.model_dir))
     backend = settings.embed.backend
     states: dict[str, str] = {}
 
@@ -123,6 +127,8 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     audio = run(audio_task, probe=probe, cfg=settings.audio) if probe.info["has_audio"] else None
     if audio is None:
         notes.append(f"{ctx.ep_id}: the video has no audio track; visual screen time only")
+    speech = None if audio is None else run(vad_task, audio=audio, cfg=settings.vad, model=model_ref(
+        silero_path(settings.model_dir)))
     shots = run(shots_task, probe=probe, cfg=settings.shots)
     detect = run(detect_task, probe=probe, cfg=settings.detect, model=model)
     track = run(track_task, detect=detect, shots=shots, cfg=settings.track,
@@ -138,7 +144,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
                      probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
     outputs = {"probe": probe, "shots": shots, "detect": detect, "track": track, "embed": embed,
                "cluster": cluster, "match": match, "screentime": screentime}
-    for name, output in (("facebank", bank), ("audio", audio)):
+    for name, output in (("facebank", bank), ("audio", audio), ("vad", speech)):
         if output is not None:
             outputs[name] = output
     models = {"detector": {"id": "scrfd-2.5g-kps", "sha256": model.sha256},

