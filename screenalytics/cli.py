@@ -25,6 +25,8 @@ facebank_app = typer.Typer(help="Manage the facebank of known cast.", no_args_is
 models_app = typer.Typer(help="List or install models.", invoke_without_command=True)
 app.add_typer(facebank_app, name="facebank")
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Score results against references.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 console = Console()
 err = Console(stderr=True)
 
@@ -262,6 +264,35 @@ def models_install() -> None:
         console.print(f"SCRFD: {install_scrfd(settings.model_dir)} (sha256 verified)")
         console.print(f"Silero VAD: {install_silero(settings.model_dir)} (sha256 verified)")
         console.print(f"dlib: {dlib_paths()['recognition'].parent}")
+
+
+@eval_app.command("der")
+def eval_der(ref: Path = typer.Option(..., "--ref", help="Reference RTTM."),
+             hyp: Path = typer.Option(..., "--hyp", help="Hypothesis RTTM."),
+             uem: Path | None = typer.Option(None, "--uem", help="Scored regions (UEM); default: all."),
+             collar: float = typer.Option(0.25, "--collar", help="Seconds forgiven around each reference boundary."),
+             skip_overlap: bool = typer.Option(False, "--skip-overlap", help="Do not score overlapped speech.")
+             ) -> None:
+    """Diarization error rate (pyannote.metrics): DER, false alarm, missed speech and speaker confusion."""
+    with user_errors():
+        import warnings
+
+        from screenalytics.tasks.evaluate import der_table
+        from screenalytics.tasks.rttm import read_rttm, read_uem
+
+        for path in (ref, hyp, uem):
+            if path is not None and not path.is_file():
+                raise FileNotFoundError(f"{path}: file not found")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "uem approximated" when no --uem is given
+            table = der_table(read_rttm(ref), read_rttm(hyp), uem=read_uem(uem) if uem else None, collar=collar,
+                              skip_overlap=skip_overlap)
+        shown = table.copy()
+        for column in ("der", "false alarm", "missed detection", "confusion"):
+            shown[column] = (100 * shown[column]).round(2)
+        print_table(shown.rename(columns={"der": "DER %", "false alarm": "false alarm %",
+                                          "missed detection": "miss %", "confusion": "confusion %"}),
+                    f"DER (collar {collar} s{', overlap not scored' if skip_overlap else ''})")
 
 
 def main() -> None:  # pragma: no cover - console entry point
