@@ -7,7 +7,7 @@ import pytest
 
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.probe import probe_video
-from tests.conftest import GRID, HAMILTON
+from tests.conftest import GRID, HAMILTON, SHARED
 
 
 def probe(path):
@@ -27,6 +27,13 @@ def test_probe_uses_container_timestamps():
 def test_probe_grid_clip():
     row = probe(GRID / "bbaf2n.mpg")
     assert (row["n_frames"], row["fps"], row["duration_s"]) == (75, 25.0, 3.0)
+
+
+def test_audio_only_file_is_a_clear_error():
+    path = SHARED / "asr_clips" / "jfk.flac"
+    with pytest.raises(InputError, match="no video stream") as err:
+        probe(path)
+    assert str(path) in str(err.value)
 
 
 def make_bad(kind, tmp_path):
