@@ -23,6 +23,14 @@ class Audio:
     def duration_s(self) -> float:
         return len(self.samples) / self.sample_rate
 
+    @classmethod
+    def from_wav(cls, data: bytes, *, start_s: float) -> Audio:
+        with wave.open(io.BytesIO(data)) as wav:
+            if (wav.getnchannels(), wav.getsampwidth()) != (1, 2):
+                raise ValueError("expected 16-bit mono WAV (as written by to_wav)")
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)
+            return cls(samples, wav.getframerate(), start_s)
+
     def to_wav(self) -> bytes:
         buf = io.BytesIO()
         with wave.open(buf, "wb") as out:

@@ -34,17 +34,22 @@ class Episodes(_Strict):
     video_codec: Series[str]
 
 
-class Shots(_Strict):
-    """Shots between hard cuts, on the container timeline."""
+class _Spans(_Strict):
+    """Non-empty time spans of an episode, on the container timeline."""
 
     ep_id: Series[str]
-    shot_id: Series[int] = pa.Field(ge=0)
     start_s: Series[float]
     end_s: Series[float]
 
     @pa.dataframe_check
     def ordered(cls, df) -> Series[bool]:  # noqa: N805
         return df["end_s"] > df["start_s"]
+
+
+class Shots(_Spans):
+    """Shots between hard cuts."""
+
+    shot_id: Series[int] = pa.Field(ge=0)
 
 
 class SampledFrames(_Strict):
@@ -142,16 +147,8 @@ class Identities(Clusters):
     match_votes: Series[float] = pa.Field(nullable=True)
 
 
-class SpeechSegments(_Strict):
-    """Stretches where someone speaks (voice activity), on the container timeline."""
-
-    ep_id: Series[str]
-    start_s: Series[float]
-    end_s: Series[float]
-
-    @pa.dataframe_check
-    def ordered(cls, df) -> Series[bool]:  # noqa: N805
-        return df["end_s"] > df["start_s"]
+class SpeechSegments(_Spans):
+    """Stretches where someone speaks (voice activity)."""
 
 
 class FacebankEntries(_Strict):

@@ -106,21 +106,16 @@ def audio_task(ctx: RunContext, probe: StageOutput, cfg: Any) -> tuple[dict, dic
 
 @stage_task("vad", "screenalytics.tasks.models.vad", "screenalytics.tasks.audio")
 def vad_task(ctx: RunContext, audio: StageOutput, cfg: Any, model: Ref) -> tuple[dict, dict]:
-    import io
-    import wave
-
-    import numpy as np
-
+    from screenalytics.tasks.audio import Audio
     from screenalytics.tasks.models.vad import SAMPLE_RATE, SileroVad
     from screenalytics.tasks.vad import normalize_loudness, speech_segments, speech_table
 
-    with wave.open(io.BytesIO(storage.read_bytes(audio.url("audio.wav")))) as wav:
-        if wav.getframerate() != SAMPLE_RATE:
-            raise ValueError(f"voice activity needs audio.sample_rate={SAMPLE_RATE}, got {wav.getframerate()}")
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)
-    audio_f32 = normalize_loudness(samples, cfg.target_rms, cfg.max_gain if cfg.normalize else 1.0)
+    track = Audio.from_wav(storage.read_bytes(audio.url("audio.wav")), start_s=float(audio.info["start_s"]))
+    if track.sample_rate != SAMPLE_RATE:
+        raise ValueError(f"voice activity needs audio.sample_rate={SAMPLE_RATE}, got {track.sample_rate}")
+    audio_f32 = normalize_loudness(track.samples, cfg.target_rms, cfg.max_gain if cfg.normalize else 1.0)
     probs = SileroVad(model_path=Path(local_input(model.url))).probabilities(audio_f32)
-    table = speech_table(speech_segments(probs, cfg), ep_id=ctx.ep_id, offset_s=float(audio.info["start_s"]))
+    table = speech_table(speech_segments(probs, cfg), ep_id=ctx.ep_id, offset_s=track.start_s)
     return {"speech": table}, {"speech_s": float((table["end_s"] - table["start_s"]).sum())}
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from screenalytics.compose import EpisodeTruth
-from screenalytics.tasks.audio import extract_audio
+from screenalytics.tasks.audio import Audio, extract_audio
 from tests.conftest import GRID, HAMILTON
 
 
@@ -26,6 +26,8 @@ def test_grid_clip_and_wav_round_trip():
     with wave.open(io.BytesIO(audio.to_wav())) as wav:
         assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
         assert np.array_equal(np.frombuffer(wav.readframes(wav.getnframes()), np.int16), audio.samples)
+    back = Audio.from_wav(audio.to_wav(), start_s=audio.start_s)
+    assert back.sample_rate == 16000 and np.array_equal(back.samples, audio.samples)
 
 
 def test_composed_episode_audio_is_loud_where_voices_play(grid_episode):

@@ -7,26 +7,19 @@ far-field meeting speech is quiet: see docs/benchmarks.md.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from screenalytics.compose import EpisodeTruth
 from screenalytics.tasks.audio import extract_audio
 from screenalytics.tasks.models.registry import silero_path
 from screenalytics.tasks.models.vad import SileroVad
+from screenalytics.tasks.rttm import read_rttm
 from screenalytics.tasks.settings import VadConfig
 from screenalytics.tasks.vad import normalize_loudness, speech_segments
 from tests.conftest import SHARED
 
 FRAME_S = 0.01
-
-
-def read_rttm(path):
-    turns: dict[str, list[tuple[float, float]]] = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if parts and parts[0] == "SPEAKER":
-            turns.setdefault(parts[1], []).append((float(parts[3]), float(parts[3]) + float(parts[4])))
-    return turns
 
 
 def frames(segments, n):
@@ -49,10 +42,11 @@ def detect(vad, path, cfg=VadConfig()):
 
 def test_speech_frames_against_reference_turns(vad):
     ami = SHARED / "ami_pyannote_debug"
-    refs = {**read_rttm(ami / "debug.development.rttm"), **read_rttm(ami / "debug.train.rttm")}
-    items = [(wav, refs[wav.stem.replace("ñ", "n")]) for wav in sorted(ami.glob("*.wav"))]
-    items.append((SHARED / "pyannote_sample_2spk" / "sample.wav",
-                  read_rttm(SHARED / "pyannote_sample_2spk" / "sample.rttm")["sample"]))
+    turns = pd.concat([read_rttm(ami / "debug.development.rttm"), read_rttm(ami / "debug.train.rttm"),
+                       read_rttm(SHARED / "pyannote_sample_2spk" / "sample.rttm")])
+    wavs = [*sorted(ami.glob("*.wav")), SHARED / "pyannote_sample_2spk" / "sample.wav"]
+    by_file = {file: list(zip(g["start_s"], g["end_s"])) for file, g in turns.groupby("file")}
+    items = [(wav, by_file[wav.stem.replace("ñ", "n")]) for wav in wavs]  # the RTTM says trn00 for trñ00.wav
     assert len(items) == 13
     tp = fp = fn = 0
     for wav, turns in items:
