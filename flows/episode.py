@@ -1,7 +1,10 @@
 """The `episode` flow: one video in, per-person screen time out. Reads like the pipeline diagram:
 
-    probe -> shots ----------------------\\
-    probe -> detect -> track -> embed -> cluster -> match (+ facebank) -> screen time -> publish
+    probe -> audio -> vad -> diarize --------------------------------------------------\\
+                         \\-> transcribe ---------------------------------------------- fusion -> publish
+    probe -> shots ----------------------\\                                            /
+    probe -> detect -> track -> embed -> cluster -> match (+ facebank) -> screen time
+                       \\-> mouth ------------------------------------------------------/
 """
 from __future__ import annotations
 
@@ -17,7 +20,15 @@ from screenalytics import __version__
 from screenalytics.tasks import storage
 from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
-from screenalytics.tasks.models.registry import embedder_identity, scrfd_path, sha256_file, silero_path
+from screenalytics.tasks.models.pyannote_pipeline import pipeline_folder
+from screenalytics.tasks.models.registry import (
+    embedder_identity,
+    scrfd_path,
+    segmentation_path,
+    sha256_file,
+    silero_path,
+    voice_encoder_path,
+)
 from screenalytics.tasks.probe import check_file
 from screenalytics.tasks.settings import Settings, effective_config, load_settings
 from screenalytics.tasks.steps import (
@@ -25,15 +36,19 @@ from screenalytics.tasks.steps import (
     call_stage,
     cluster_task,
     detect_task,
+    diarize_task,
     embed_task,
     facebank_task,
     folder_ref,
+    fusion_task,
     match_task,
+    mouth_task,
     probe_task,
     sample_fps,
     screentime_task,
     shots_task,
     track_task,
+    transcript_task,
     vad_task,
 )
 
@@ -42,8 +57,10 @@ PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_i
     "detect": [("detections", "detections.parquet")], "track": [("tracks", "tracks.parquet")],
     "match": [("identities", "identities.parquet")],
     "audio": [("audio.wav", "audio.wav")], "vad": [("speech", "speech.parquet")],
-    "screentime": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet"),
-                   ("timeline.png", "timeline.png")],
+    "diarize": [("turns", "speaker_turns.parquet"), ("voices", "voices.parquet")],
+    "fusion": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet"),
+               ("timeline.png", "timeline.png"), ("voice_links", "voice_links.parquet"),
+               ("transcript", "transcript.parquet")],
 }
 
 
@@ -89,9 +106,11 @@ def publish(
     """Copy the stable tables to the episode folder (the output contract) and write the run manifest."""
     for stage, items in PUBLISHED.items():
         for name, target in items if stage in outputs else []:
+            if name not in outputs[stage].files:
+                continue
             data = storage.read_bytes(outputs[stage].url(name))
             storage.write_bytes(storage.join(ctx.episode_url, target), data)
-    screentime = outputs["screentime"].table("screentime")
+    screentime = outputs["fusion"].table("screentime")
     storage.write_bytes(storage.join(ctx.episode_url, "screentime.csv"), screentime.to_csv(index=False).encode())
     info = outputs["screentime"].info
     manifest = {
@@ -110,7 +129,7 @@ def publish(
 def episode(video: str, ep_id: str | None = None, facebank: str | None = None, profile: str | None = None,
             stride: int | None = None, root: str | None = None, overrides: dict[str, Any] | None = None
             ) -> dict[str, Any]:
-    """Run the whole visual pipeline on one episode; returns the run manifest."""
+    """Run the whole pipeline on one episode; returns the run manifest."""
     settings = load_settings({"profile": profile, "root": root, "detect.stride": stride, **(overrides or {})})
     ctx = prepare(video, ep_id, settings)
     model = model_ref(scrfd_path(settings.model_dir))
@@ -129,6 +148,10 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
         notes.append(f"{ctx.ep_id}: the video has no audio track; visual screen time only")
     speech = None if audio is None else run(vad_task, audio=audio, cfg=settings.vad, model=model_ref(
         silero_path(settings.model_dir)))
+    speakers = None if audio is None else run(diarize_task, audio=audio, speech=speech, cfg=settings.diarize,
+                                              models=voice_models(settings), model_dir=settings.model_dir)
+    transcript = (run(transcript_task, audio=audio, speech=speech, cfg=settings.transcript)
+                  if audio is not None and settings.transcript.enabled else None)
     shots = run(shots_task, probe=probe, cfg=settings.shots)
     detect = run(detect_task, probe=probe, cfg=settings.detect, model=model)
     track = run(track_task, detect=detect, shots=shots, cfg=settings.track,
@@ -142,16 +165,31 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     match = run(match_task, cluster=cluster, track=track, facebank=bank, cfg=settings.match, backend=backend)
     screentime = run(screentime_task, match=match, cluster=cluster, track=track, detect=detect, shots=shots,
                      probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
+    mouth = run(mouth_task, track=track, detect=detect, cfg=settings.fusion)
+    fusion = run(fusion_task, screentime=screentime, match=match, track=track, detect=detect, mouth=mouth,
+                 speakers=speakers, transcript=transcript, probe=probe, cfg=settings.fusion)
     outputs = {"probe": probe, "shots": shots, "detect": detect, "track": track, "embed": embed,
-               "cluster": cluster, "match": match, "screentime": screentime}
-    for name, output in (("facebank", bank), ("audio", audio), ("vad", speech)):
+               "cluster": cluster, "match": match, "screentime": screentime, "mouth": mouth, "fusion": fusion}
+    for name, output in (("facebank", bank), ("audio", audio), ("vad", speech), ("diarize", speakers),
+                         ("transcribe", transcript)):
         if output is not None:
             outputs[name] = output
     models = {"detector": {"id": "scrfd-2.5g-kps", "sha256": model.sha256},
               "embedder": {"id": embedder, "backend": backend}}
     manifest = publish(ctx, outputs, states, settings, models, notes)
-    _report(ctx, manifest, screentime)
+    _report(ctx, manifest, fusion)
     return manifest
+
+
+def voice_models(settings: Settings) -> dict[str, Ref]:
+    """The files the diarization backend reads (part of its cache key)."""
+    cfg = settings.diarize
+    refs = {"voice_encoder": model_ref(voice_encoder_path(settings.model_dir))}
+    if cfg.backend == "segmentation":
+        refs["segmentation"] = model_ref(segmentation_path(settings.model_dir))
+    if cfg.backend == "pyannote":
+        refs["pyannote"] = folder_ref(pipeline_folder(cfg.pyannote_dir))
+    return refs
 
 
 def _report(ctx: RunContext, manifest: dict[str, Any], screentime: StageOutput) -> None:

@@ -1,10 +1,13 @@
-"""Benchmark the visual pipeline: seconds of compute per minute of 720p video, per stage.
+"""Benchmark the pipeline: seconds of compute per minute of 720p video, per stage, and the audio stages'
+real-time factors on real recordings.
 
     python -m screenalytics.benchmark [--clips ../shared/data/grid_av] [--crowd ...] [--profile balanced]
+    python -m screenalytics.benchmark --audio [--profile low_power]
 
 Composes the sample and TV-hard episodes (1280x720, 25 fps) from GRID clips, runs the episode flow on each with
 a fresh root, and reads each stage's compute time from the run manifest. It also times the naive alternative
-(embedding every detected face instead of a few per track) on the same detections.
+(embedding every detected face instead of a few per track) on the same detections. `--audio` times extraction,
+voice activity, diarization and transcription on the AMI excerpts and the pyannote sample (~440 s of speech audio).
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGES = ["probe", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime"]
+STAGES = ["probe", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime", "audio", "vad",
+          "diarize", "transcribe", "mouth", "fusion"]
 
 
 def run(clips: Path, crowd: Path | None, profile: str) -> None:
@@ -35,7 +39,7 @@ def run(clips: Path, crowd: Path | None, profile: str) -> None:
         manifest = episode(str(paths["episode"]), ep_id=kind, facebank=str(paths["facebank"]),
                            root=str(work / "root"), profile=profile)
         for stage in STAGES:
-            totals[stage] += manifest["stages"][stage]["seconds"]
+            totals[stage] += manifest["stages"].get(stage, {}).get("seconds", 0.0)
         detect_dir = storage.normalize_root(work / "root" / "episodes" / kind)
         detections = storage.read_parquet(storage.join(detect_dir, "detections.parquet"))
         chips_url = manifest["stages"]["detect"]["key"][:16]
@@ -59,14 +63,55 @@ def run(clips: Path, crowd: Path | None, profile: str) -> None:
           f"real-time factor {naive / video_s:.2f}")
 
 
+def run_audio(shared: Path, profile: str) -> None:
+    """Real-time factor (compute seconds / audio seconds) of each audio stage on real recordings."""
+    from screenalytics.tasks.audio import extract_audio
+    from screenalytics.tasks.models.registry import silero_path
+    from screenalytics.tasks.settings import load_settings
+    from screenalytics.tasks.speakers import speaker_turns
+    from screenalytics.tasks.transcribe import transcribe
+    from screenalytics.tasks.vad import detect_speech
+
+    settings = load_settings({"profile": profile})
+    files = [*sorted((shared / "ami_pyannote_debug").glob("*.wav")), shared / "pyannote_sample_2spk" / "sample.wav"]
+    seconds = {"audio": 0.0, "vad": 0.0, "diarize": 0.0, "transcribe": 0.0}
+    total = 0.0
+    for path in files:
+        started = time.perf_counter()
+        audio = extract_audio(str(path), sample_rate=settings.audio.sample_rate)
+        seconds["audio"] += time.perf_counter() - started
+        total += audio.duration_s
+        started = time.perf_counter()
+        speech = detect_speech(audio.samples, settings.vad, silero_path(settings.model_dir))
+        seconds["vad"] += time.perf_counter() - started
+        started = time.perf_counter()
+        speaker_turns(audio.samples.astype("float32") / 32768.0, speech, settings.diarize,
+                      model_dir=settings.model_dir)
+        seconds["diarize"] += time.perf_counter() - started
+        if settings.transcript.enabled:
+            started = time.perf_counter()
+            transcribe(audio.samples, audio.sample_rate, model=settings.transcript.model,
+                       threads=settings.transcript.threads, speech=[tuple(r) for r in speech])
+            seconds["transcribe"] += time.perf_counter() - started
+    print(f"audio: {len(files)} recordings, {total:.1f} s, profile {profile} (diarize.backend "
+          f"{settings.diarize.backend})\n")
+    print("| stage | seconds | real-time factor |\n|---|---:|---:|")
+    for stage, spent in seconds.items():
+        print(f"| {stage} | {spent:.2f} | {spent / total:.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     shared = Path(__file__).resolve().parents[2] / "shared" / "data"
     parser.add_argument("--clips", type=Path, default=shared / "grid_av")
     parser.add_argument("--crowd", type=Path, default=shared / "crowd_coventgarden_facenet" / "video.mp4")
     parser.add_argument("--profile", default="balanced")
+    parser.add_argument("--audio", action="store_true", help="Time the audio stages on real recordings instead.")
     args = parser.parse_args()
-    run(args.clips, args.crowd if args.crowd.exists() else None, args.profile)
+    if args.audio:
+        run_audio(shared, args.profile)
+    else:
+        run(args.clips, args.crowd if args.crowd.exists() else None, args.profile)
 
 
 if __name__ == "__main__":

