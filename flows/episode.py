@@ -165,7 +165,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     match = run(match_task, cluster=cluster, track=track, facebank=bank, cfg=settings.match, backend=backend)
     screentime = run(screentime_task, match=match, cluster=cluster, track=track, detect=detect, shots=shots,
                      probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
-    mouth = run(mouth_task, track=track, detect=detect, cfg=settings.fusion)
+    mouth = run(mouth_task, track=track, detect=detect, patch_px=settings.fusion.mouth_px)
     fusion = run(fusion_task, screentime=screentime, match=match, track=track, detect=detect, mouth=mouth,
                  speakers=speakers, transcript=transcript, probe=probe, cfg=settings.fusion)
     outputs = {"probe": probe, "shots": shots, "detect": detect, "track": track, "embed": embed,

@@ -129,7 +129,8 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
 
 @app.command()
 def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shots, detections, tracks, "
-                                    "identities, screentime, intervals."),
+                                    "identities, screentime, intervals, speech, speaker_turns, voices, "
+                                    "voice_links, transcript."),
           root: str | None = RootOpt) -> None:
     """Query all episodes' outputs with DuckDB."""
     with user_errors():

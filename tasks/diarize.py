@@ -1,11 +1,12 @@
 """Speaker diarization: who speaks when, overlap included.
 
-Default backend (the recipe of pyannote's own pipeline, on onnxruntime): the segmentation model scores up to 3 local
-speakers in 5 s chunks slid over the track; each local speaker's clean speech gets a Resemblyzer d-vector; the
-vectors are clustered across chunks with an automatic speaker count (NME-SC: spectral clustering on a per-row
-pruned affinity, the pruning and count chosen together by the normalised eigengap); local speakers are then mapped to
-clusters chunk by chunk (never two local speakers to one cluster), chunk scores are averaged on a global frame grid,
-and each frame keeps as many speakers as the chunks counted there."""
+Default recipe (after pyannote's own pipeline, on onnxruntime): the segmentation model scores up to 3 local speakers
+in 5 s chunks slid over the track (hysteresis-binarised); local speakers of consecutive chunks that agree on their
+shared frames are stitched into fragments; each fragment's solo speech is cut into short pieces (at pauses and every
+`piece_s`: the model may keep two voices in one local speaker) that get Resemblyzer d-vectors; average-linkage
+clustering on cosine distance gives the voices (co-active pieces kept apart, tiny voices absorbed); chunk scores are
+averaged per voice on a global frame grid, and each frame keeps as many voices as the chunks counted there (overlap).
+The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import squareform
@@ -99,58 +101,63 @@ def stitch(local: LocalSpeakers, p: DiarizeConfig) -> np.ndarray:
     return np.where(roots < 0, -1, fragment)
 
 
-def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
-    """Global frames where each fragment is active [F, total] and where it is the only active local speaker."""
-    n_fragments = fragment.max() + 1
-    active = np.zeros((n_fragments, total), bool)
-    alone = np.zeros((n_fragments, total), bool)
-    solo = local.active & (local.active.sum(axis=2, keepdims=True) == 1)
+def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> tuple[sparse.csr_matrix, ...]:
+    """Global frames where each fragment is active, and where it is its chunk's only active local speaker, as
+    sparse boolean [fragments, frames] matrices (an episode has thousands of fragments and ~200k frames per hour)."""
     first = np.round(local.starts / FRAME_STEP_S).astype(int)
-    for c, k in zip(*np.nonzero(fragment >= 0), strict=True):
-        rows = np.arange(first[c], min(first[c] + local.soft.shape[1], total))
-        active[fragment[c, k], rows] |= local.active[c, : len(rows), k]
-        alone[fragment[c, k], rows] |= solo[c, : len(rows), k]
-    return active, alone
+    solo = local.active & (local.active.sum(axis=2, keepdims=True) == 1)
+    out = []
+    for mask in (local.active, solo):
+        chunks, frames, slots = np.nonzero(mask & (fragment >= 0)[:, None, :])
+        rows, cols = fragment[chunks, slots], first[chunks] + frames
+        keep = cols < total
+        matrix = sparse.csr_matrix((np.ones(keep.sum(), bool), (rows[keep], cols[keep])),
+                                   shape=(fragment.max() + 1, total))
+        matrix.sum_duplicates()
+        out.append(matrix)
+    return out[0], out[1]
 
 
 def frames_audio(wav: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """The samples under the selected global frames."""
-    edges = (np.arange(len(frames) + 1) * FRAME_STEP_S * SAMPLE_RATE).astype(int)
-    mask = np.zeros(len(wav), bool)
-    for i in np.flatnonzero(frames):
-        mask[edges[i] : edges[i + 1]] = True
-    return wav[mask]
+    """The samples under the given (sorted) global frame indices."""
+    runs = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
+    edges = [(int(r[0] * FRAME_STEP_S * SAMPLE_RATE), int((r[-1] + 1) * FRAME_STEP_S * SAMPLE_RATE)) for r in runs]
+    return np.concatenate([wav[a:b] for a, b in edges]) if edges else wav[:0]
 
 
-def pieces(alone: np.ndarray, piece_frames: int, gap_frames: int) -> tuple[np.ndarray, np.ndarray]:
+def pieces(alone: sparse.csr_matrix, piece_frames: int, gap_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Cut each fragment's solo frames at pauses of `gap_frames` or more (turns change there) and into pieces of
-    about `piece_frames`; returns the piece id per (fragment, frame) [F, total] (-1 elsewhere) and each piece's
-    fragment."""
-    piece = np.full(alone.shape, -1)
-    owner = []
-    for f in range(len(alone)):
-        frames = np.flatnonzero(alone[f])
+    about `piece_frames`; returns each piece's frames and its fragment."""
+    frames_of, owner = [], []
+    for f in range(alone.shape[0]):
+        frames = alone.indices[alone.indptr[f] : alone.indptr[f + 1]]
         if not len(frames):
             continue
         for run in np.split(frames, np.flatnonzero(np.diff(frames) >= gap_frames) + 1):
             for part in np.array_split(run, max(1, int(round(len(run) / piece_frames)))):
-                piece[f, part] = len(owner)
+                frames_of.append(part)
                 owner.append(f)
-    return piece, np.asarray(owner, int)
+    return frames_of, np.asarray(owner, int)
 
 
-def spread_labels(piece_label: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """Speaker per (fragment, frame) for every active frame: the label of the nearest labelled frame in time."""
-    out = np.full(active.shape, -1)
-    for f in range(len(active)):
-        known = np.flatnonzero(piece_label[f] >= 0)
-        frames = np.flatnonzero(active[f])
-        if not len(known) or not len(frames):
+def spread_labels(frames_of: list[np.ndarray], owner: np.ndarray, labels: np.ndarray, active: sparse.csr_matrix,
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per fragment: its active frames and their speaker, the label of the nearest labelled (solo) frame in time."""
+    out = []
+    for f in range(active.shape[0]):
+        frames = active.indices[active.indptr[f] : active.indptr[f + 1]]
+        mine = np.flatnonzero(owner == f)
+        if not len(mine) or not len(frames):
+            out.append((frames, np.full(len(frames), -1)))
             continue
+        known = np.concatenate([frames_of[j] for j in mine])
+        known_label = np.concatenate([np.full(len(frames_of[j]), labels[j]) for j in mine])
+        order = np.argsort(known)
+        known, known_label = known[order], known_label[order]
         pos = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
         left = np.maximum(pos - 1, 0)
         pos = np.where(np.abs(frames - known[left]) <= np.abs(known[pos] - frames), left, pos)
-        out[f, frames] = piece_label[f, known[pos]]
+        out.append((frames, known_label[pos]))
     return out
 
 
@@ -166,8 +173,17 @@ def absorb_small(labels: np.ndarray, vectors: np.ndarray, seconds: np.ndarray, m
     return np.unique(labels, return_inverse=True)[1]
 
 
-def cluster_fragments(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) -> np.ndarray:
-    """Average-linkage clustering of fragment d-vectors on cosine distance; co-active fragments never merge.
+def co_active(frames_of: list[np.ndarray], owner: np.ndarray, active: sparse.csr_matrix) -> np.ndarray:
+    """[P, P]: pieces of different fragments where one's fragment speaks during the other (two voices at once)."""
+    rows = np.repeat(np.arange(len(frames_of)), [len(f) for f in frames_of])
+    membership = sparse.csr_matrix((np.ones(len(rows)), (rows, np.concatenate(frames_of))),
+                                   shape=(len(frames_of), active.shape[1]))
+    shared = (membership @ active.T.astype(float)).toarray()[:, owner] > 0  # [piece j, piece i's fragment]
+    return (shared | shared.T) & (owner[:, None] != owner[None, :])
+
+
+def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) -> np.ndarray:
+    """Average-linkage clustering of piece d-vectors on cosine distance; co-active pieces get the largest distance.
     The count comes from `cluster_threshold`, unless `num_speakers` fixes it."""
     n = len(vectors)
     if n < 2:
@@ -181,11 +197,11 @@ def cluster_fragments(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig)
     return fcluster(tree, p.cluster_threshold, criterion="distance") - 1
 
 
-def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: np.ndarray, duration_s: float,
-                ) -> np.ndarray:
+def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],
+                duration_s: float) -> np.ndarray:
     """Global binary activity [frames, speakers] on the FRAME_STEP_S grid: chunk scores averaged per speaker, and
     at each frame the top-N speakers kept, N being the average count of active local speakers there."""
-    n_speakers = frame_label.max() + 1
+    n_speakers = max((labels.max() + 1 for _, labels in frame_label if len(labels)), default=0)
     n_frames = local.soft.shape[1]
     total = int(np.ceil(duration_s / FRAME_STEP_S)) + 1
     score = np.zeros((total, max(n_speakers, 1)))
@@ -199,7 +215,9 @@ def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: np.ndar
         count[rows] += local.active[c, :span].sum(axis=1)
         chunk_score = np.zeros((span, score.shape[1]))
         for k in np.flatnonzero(fragment[c] >= 0):
-            speaker = frame_label[fragment[c, k], rows]
+            frames, labels = frame_label[fragment[c, k]]
+            pos = np.clip(np.searchsorted(frames, rows), 0, max(len(frames) - 1, 0))
+            speaker = np.where(frames[pos] == rows, labels[pos], -1) if len(frames) else np.full(span, -1)
             ok = speaker >= 0
             idx = (np.flatnonzero(ok), speaker[ok])
             chunk_score[idx] = np.maximum(chunk_score[idx], local.soft[c, :span, k][ok])
@@ -251,19 +269,14 @@ def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
     total = int(np.ceil(duration / FRAME_STEP_S)) + 1
     active, alone = fragment_frames(local, fragment, total)
     size, gap = int(round(p.piece_s / FRAME_STEP_S)), int(round(p.pause_s / FRAME_STEP_S))
-    piece, owner = pieces(alone, size, gap)
+    frames_of, owner = pieces(alone, size, gap)
     if not len(owner):  # nobody speaks alone anywhere: embed whole fragments
-        piece, owner = pieces(active, size, gap)
-    clips = [frames_audio(wav, (piece == j).any(axis=0)) for j in range(len(owner))]
-    vectors = embed(clips)
-    piece_active = np.stack([(piece == j).any(axis=0) for j in range(len(owner))])
-    co_active = (active[owner][:, None, :] & piece_active[None, :, :]).any(axis=2)
-    co_active = (co_active | co_active.T) & (owner[:, None] != owner[None, :])
-    labels = cluster_fragments(vectors, co_active, p)
-    labels = absorb_small(labels, vectors, piece_active.sum(axis=1) * FRAME_STEP_S, p.min_speaker_s)
+        frames_of, owner = pieces(active, size, gap)
+    vectors = embed([frames_audio(wav, frames) for frames in frames_of])
+    labels = cluster_pieces(vectors, co_active(frames_of, owner, active), p)
+    labels = absorb_small(labels, vectors, np.array([len(f) for f in frames_of]) * FRAME_STEP_S, p.min_speaker_s)
     centroids = unit_centroids(vectors, labels)
-    piece_label = np.where(piece >= 0, labels[np.maximum(piece, 0)], -1)
-    frame_label = spread_labels(piece_label, active)
+    frame_label = spread_labels(frames_of, owner, labels, active)
     table = turns(reconstruct(local, fragment, frame_label, duration), p)
     table = table[table["start_s"] < duration]
     table["end_s"] = table["end_s"].clip(upper=duration)
@@ -283,7 +296,7 @@ def diarize_speech(wav: np.ndarray, speech: np.ndarray, embed: Callable[[list[np
         return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
     bounds = np.array(windows)
     vectors = embed([wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in bounds])
-    labels = cluster_fragments(vectors, np.zeros((len(bounds), len(bounds)), bool), p)
+    labels = cluster_pieces(vectors, np.zeros((len(bounds), len(bounds)), bool), p)
     labels = absorb_small(labels, vectors, bounds[:, 1] - bounds[:, 0], p.min_speaker_s)
     merged = merge_turns(pd.DataFrame({"start_s": bounds[:, 0], "end_s": bounds[:, 1], "speaker": labels}), p)
     return merged, unit_centroids(vectors, labels)

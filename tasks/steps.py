@@ -276,11 +276,11 @@ def _read_audio(audio: StageOutput) -> Any:
 
 
 @stage_task("mouth")
-def mouth_task(ctx: RunContext, track: StageOutput, detect: StageOutput, cfg: Any) -> tuple[dict, dict]:
+def mouth_task(ctx: RunContext, track: StageOutput, detect: StageOutput, patch_px: int) -> tuple[dict, dict]:
     from screenalytics.tasks.mouth import mouth_activity
 
     table = mouth_activity(track.table("tracks"), detect.table("detections"), detect.table("chips"),
-                           ep_id=ctx.ep_id, patch_px=cfg.mouth_px)
+                           ep_id=ctx.ep_id, patch_px=patch_px)
     return {"mouth": table}, {"readable": int(table["activity"].notna().sum())}
 
 
