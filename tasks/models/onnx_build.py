@@ -1,11 +1,17 @@
 """Small helpers that turn PyTorch state-dict arrays into ONNX graph nodes (for onnxruntime, without torch)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from screenalytics.tasks.models.checkpoint import load_checkpoint
 
 OPSET = 17
 
@@ -75,3 +81,19 @@ def _gates(array: np.ndarray) -> np.ndarray:
 
 def float_input(name: str, shape: list) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+class CheckpointNet:
+    """An onnxruntime session over a network rebuilt (by `build`) from a PyTorch checkpoint, made on first use."""
+
+    build: Callable[[dict], bytes]
+
+    def __init__(self, path: Path, providers: list[str], threads: int = 2) -> None:
+        self.path, self.providers, self.threads = path, providers, threads
+
+    @cached_property
+    def session(self) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(type(self).build(load_checkpoint(self.path)), options, providers=self.providers)

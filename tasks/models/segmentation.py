@@ -5,14 +5,9 @@ torch and rebuilt here as an ONNX graph. Input: 5 s chunks of 16 kHz mono audio;
 activity of up to 3 local speakers (overlap included; speaker order is arbitrary per chunk)."""
 from __future__ import annotations
 
-from functools import cached_property
-from pathlib import Path
-
 import numpy as np
-import onnxruntime as ort
 
-from screenalytics.tasks.models.checkpoint import load_checkpoint
-from screenalytics.tasks.models.onnx_build import GraphBuilder, float_input
+from screenalytics.tasks.models.onnx_build import CheckpointNet, GraphBuilder, float_input
 
 SAMPLE_RATE = 16000
 CHUNK_S = 5.0
@@ -65,26 +60,10 @@ def build_onnx(checkpoint: dict) -> bytes:
                    [float_input("activity", ["batch", "frames", 3])], "pyannet_segmentation")
 
 
-def num_frames(num_samples: int, stride: int = 10) -> int:
-    """Output frames for an input length (SincNet conv 251/stride, then pool 3, conv 5, pool 3, conv 5, pool 3)."""
-    n = (num_samples - 251) // stride + 1
-    for kernel, step in ((3, 3), (5, 1), (3, 3), (5, 1), (3, 3)):
-        n = (n - kernel) // step + 1
-    return n
-
-
-class SegmentationModel:
+class SegmentationModel(CheckpointNet):
     """Runs the segmentation network on batches of 5 s chunks (CUDA when onnxruntime has it)."""
 
-    def __init__(self, path: Path, providers: list[str], threads: int = 2) -> None:
-        self.path, self.providers, self.threads = path, providers, threads
-
-    @cached_property
-    def session(self) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        return ort.InferenceSession(build_onnx(load_checkpoint(self.path)), options, providers=self.providers)
+    build = staticmethod(build_onnx)
 
     def __call__(self, chunks: np.ndarray) -> np.ndarray:
         """chunks [B, samples] float32 in [-1, 1] → activity [B, frames, 3] in [0, 1]."""

@@ -5,14 +5,9 @@ an ONNX graph (3-layer LSTM over 40-band mel frames → linear → ReLU → L2 n
 package's (25 ms Hann windows every 10 ms, Slaney mel filters, power spectrum, no log)."""
 from __future__ import annotations
 
-from functools import cached_property
-from pathlib import Path
-
 import numpy as np
-import onnxruntime as ort
 
-from screenalytics.tasks.models.checkpoint import load_checkpoint
-from screenalytics.tasks.models.onnx_build import GraphBuilder, float_input
+from screenalytics.tasks.models.onnx_build import CheckpointNet, GraphBuilder, float_input
 
 SAMPLE_RATE = 16000
 N_FFT, HOP, N_MELS = 400, 160, 40
@@ -82,18 +77,10 @@ def build_onnx(checkpoint: dict) -> bytes:
                    "resemblyzer_encoder")
 
 
-class VoiceEncoder:
+class VoiceEncoder(CheckpointNet):
     """d-vectors for stretches of 16 kHz speech: 1.6 s partials (half-overlapping), averaged and L2-normalised."""
 
-    def __init__(self, path: Path, providers: list[str], threads: int = 2) -> None:
-        self.path, self.providers, self.threads = path, providers, threads
-
-    @cached_property
-    def session(self) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        return ort.InferenceSession(build_onnx(load_checkpoint(self.path)), options, providers=self.providers)
+    build = staticmethod(build_onnx)
 
     def partials(self, mels: np.ndarray) -> np.ndarray:
         """Embeddings of a batch of mel windows [B, frames, 40]."""

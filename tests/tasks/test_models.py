@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from screenalytics.tasks.models.registry import SCRFD_FILE, MissingModelError, describe, providers, scrfd_path
+from screenalytics.tasks.models.registry import SCRFD, MissingModelError, describe, providers, scrfd_path
 
 
 def test_missing_detector_names_the_install_command(tmp_path):
@@ -12,7 +12,7 @@ def test_missing_detector_names_the_install_command(tmp_path):
 
 
 def test_damaged_detector_is_refused(tmp_path):
-    (tmp_path / SCRFD_FILE).write_bytes(b"not the model")
+    (tmp_path / SCRFD.file).write_bytes(b"not the model")
     with pytest.raises(MissingModelError, match="damaged"):
         scrfd_path(str(tmp_path))
 
