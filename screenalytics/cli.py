@@ -275,7 +275,9 @@ def diarize(media: Path = typer.Argument(..., help="Any audio or video file."),
             set_: list[str] = typer.Option([], "--set", help="Override any setting: STAGE.FIELD=VALUE.")) -> None:
     """Who speaks when: audio extraction, voice activity and speaker diarization on one file."""
     with user_errors():
+        from screenalytics.tasks.diarize import chunk_starts
         from screenalytics.tasks.models.registry import silero_path
+        from screenalytics.tasks.progress import progress
         from screenalytics.tasks.rttm import to_rttm
         from screenalytics.tasks.speakers import load_wav_path, speaker_turns, voice_label
         from screenalytics.tasks.vad import detect_speech
@@ -284,10 +286,13 @@ def diarize(media: Path = typer.Argument(..., help="Any audio or video file."),
             raise FileNotFoundError(f"{media}: file not found")
         overrides = parse_sets(set_) | ({"diarize.num_speakers": speakers} if speakers else {})
         settings = settings_for(None, profile, overrides)
-        wav = load_wav_path(media)
+        wav, start_s = load_wav_path(media)
         speech = detect_speech(wav, settings.vad, silero_path(settings.model_dir))
-        turns, _ = speaker_turns(wav, speech, settings.diarize, model_dir=settings.model_dir)
-        turns = turns.assign(speaker=[voice_label(int(s)) for s in turns["speaker"]])
+        chunks = len(chunk_starts(len(wav) / 16000, settings.diarize.step_s))
+        with rich_progress(), progress("diarization", chunks) as advance:
+            turns, _ = speaker_turns(wav, speech, settings.diarize, model_dir=settings.model_dir, progress=advance)
+        turns = turns.assign(speaker=[voice_label(int(s)) for s in turns["speaker"]],
+                             start_s=turns["start_s"] + start_s, end_s=turns["end_s"] + start_s)  # container time
         text = to_rttm(turns, media.stem)
         if rttm is not None:
             rttm.parent.mkdir(parents=True, exist_ok=True)

@@ -56,8 +56,9 @@ def hysteresis(scores: np.ndarray, onset: float, offset: float) -> np.ndarray:
     return out
 
 
-def segment(wav: np.ndarray, model: Callable[[np.ndarray], np.ndarray], p: DiarizeConfig) -> LocalSpeakers:
-    """Run the segmentation model over sliding chunks of a float waveform."""
+def segment(wav: np.ndarray, model: Callable[[np.ndarray], np.ndarray], p: DiarizeConfig,
+            progress: Callable[[int], None] | None = None) -> LocalSpeakers:
+    """Run the segmentation model over sliding chunks of a float waveform (`progress` counts chunks)."""
     size = int(CHUNK_S * SAMPLE_RATE)
     starts = chunk_starts(len(wav) / SAMPLE_RATE, p.step_s)
     padded = np.pad(wav, (0, max(0, size - len(wav))))
@@ -65,6 +66,8 @@ def segment(wav: np.ndarray, model: Callable[[np.ndarray], np.ndarray], p: Diari
     for i in range(0, len(starts), BATCH):
         offsets = (starts[i : i + BATCH] * SAMPLE_RATE).round().astype(int)
         soft.append(model(np.stack([padded[o : o + size] for o in offsets])))
+        if progress is not None:
+            progress(len(offsets))
     soft_all = np.concatenate(soft).astype(np.float32)
     return LocalSpeakers(starts, soft_all, hysteresis(soft_all, p.onset, p.offset))
 
@@ -259,10 +262,11 @@ def unit_centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
-            embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig) -> tuple[pd.DataFrame, np.ndarray]:
+            embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig,
+            progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Speaker turns of a 16 kHz float waveform, and one unit centroid d-vector per speaker."""
     duration = len(wav) / SAMPLE_RATE
-    local = segment(wav, segmentation, p)
+    local = segment(wav, segmentation, p, progress)
     fragment = stitch(local, p)
     if fragment.max() < 0:
         return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)

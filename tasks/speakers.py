@@ -2,6 +2,7 @@
 backend that config names."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,15 @@ def voice_label(index: int) -> str:
 
 
 def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, model_dir: str,
-                  ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Turns (start_s/end_s from the first sample, speaker index) and unit centroids, by `cfg.backend`."""
+                  progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Turns (start_s/end_s from the first sample, speaker index) and unit centroids, by `cfg.backend`
+    (`progress` counts the segmentation backend's 5 s chunks: `chunk_starts`)."""
     if len(wav) / SAMPLE_RATE < 0.5 or not len(speech):
         return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
     encoder = VoiceEncoder(voice_encoder_path(model_dir), providers(), threads=cfg.threads)
     if cfg.backend == "segmentation":
         model = SegmentationModel(segmentation_path(model_dir), providers(), threads=cfg.threads)
-        return diarize(wav, model, encoder.embed, cfg)
+        return diarize(wav, model, encoder.embed, cfg, progress)
     if cfg.backend == "vad":
         return diarize_speech(wav, speech, encoder.embed, cfg)
     from screenalytics.tasks.models.pyannote_pipeline import load_pipeline, pyannote_turns
@@ -56,12 +58,12 @@ def turn_tables(turns: pd.DataFrame, centroids: np.ndarray, *, ep_id: str, offse
     return turns_out, voices
 
 
-def load_wav_path(path: Path) -> np.ndarray:
-    """Any audio or video file as 16 kHz mono float32 (for the standalone command)."""
+def load_wav_path(path: Path) -> tuple[np.ndarray, float]:
+    """Any audio or video file as 16 kHz mono float32, and the container time of its first sample."""
     from screenalytics.tasks.audio import extract_audio
     from screenalytics.tasks.errors import InputError
 
     audio = extract_audio(str(path), sample_rate=SAMPLE_RATE)
     if audio is None:
         raise InputError(f"{path}: no audio track to diarize")
-    return audio.samples.astype(np.float32) / 32768.0
+    return audio.samples.astype(np.float32) / 32768.0, audio.start_s

@@ -245,12 +245,17 @@ def screentime_task(ctx: RunContext, match: StageOutput, cluster: StageOutput, t
             "screenalytics.tasks.models.voice_encoder", "screenalytics.tasks.models.pyannote_pipeline")
 def diarize_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: Any, models: dict[str, Ref],
                  model_dir: str) -> tuple[dict, dict]:
+    from screenalytics.tasks.diarize import chunk_starts
+    from screenalytics.tasks.progress import progress
     from screenalytics.tasks.speakers import speaker_turns, turn_tables
 
     track = _read_audio(audio)
     table = speech.table("speech")
     regions = table[["start_s", "end_s"]].to_numpy() - track.start_s
-    turns, centroids = speaker_turns(track.samples.astype("float32") / 32768.0, regions, cfg, model_dir=model_dir)
+    chunks = len(chunk_starts(track.duration_s, cfg.step_s)) if cfg.backend == "segmentation" else None
+    with progress("diarization", chunks) as advance:
+        turns, centroids = speaker_turns(track.samples.astype("float32") / 32768.0, regions, cfg,
+                                         model_dir=model_dir, progress=advance)
     turns, voices = turn_tables(turns, centroids, ep_id=ctx.ep_id, offset_s=track.start_s,
                                 duration_s=track.duration_s)
     return {"turns": turns, "voices": voices}, {"voices": voices["speaker"].tolist(),
@@ -259,13 +264,15 @@ def diarize_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: 
 
 @stage_task("transcribe")
 def transcript_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: Any) -> tuple[dict, dict]:
+    from screenalytics.tasks.progress import progress
     from screenalytics.tasks.transcribe import transcribe
 
     track = _read_audio(audio)
     regions = [tuple(r) for r in speech.table("speech")[["start_s", "end_s"]].to_numpy()]
-    words = transcribe(track.samples, track.sample_rate, model=cfg.model, language=cfg.language,
-                       beam_size=cfg.beam_size, threads=cfg.threads, offset_s=track.start_s, speech=regions,
-                       ep_id=ctx.ep_id)
+    with progress("transcript (s)", int(track.duration_s)) as advance:
+        words = transcribe(track.samples, track.sample_rate, model=cfg.model, language=cfg.language,
+                           beam_size=cfg.beam_size, threads=cfg.threads, offset_s=track.start_s, speech=regions,
+                           ep_id=ctx.ep_id, progress=advance)
     return {"words": words}, {"n_words": len(words)}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import ctranslate2
@@ -51,9 +52,11 @@ def _clips(speech: list[tuple[float, float]], offset_s: float, duration_s: float
 
 def transcribe(samples: np.ndarray, sample_rate: int, *, model: str | None = None, language: str | None = "en",
                beam_size: int = 1, threads: int = 2, offset_s: float = 0.0,
-               speech: list[tuple[float, float]] | None = None, ep_id: str = "") -> pd.DataFrame:
+               speech: list[tuple[float, float]] | None = None, ep_id: str = "",
+               progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """One row per word (`Words`; punctuation-only tokens dropped). `samples`: int16 mono at 16 kHz whose first
-    sample plays at `offset_s`; `speech`: (start, end) regions on the output's timeline (None: the whole track)."""
+    sample plays at `offset_s`; `speech`: (start, end) regions on the output's timeline (None: the whole track);
+    `progress` is told the seconds of track decoded so far, as they pass."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"transcribe needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
     if samples.dtype != np.int16 or samples.ndim != 1:
@@ -66,8 +69,13 @@ def transcribe(samples: np.ndarray, sample_rate: int, *, model: str | None = Non
     whisper = load_whisper(path, threads)
     segments, _ = whisper.transcribe(samples.astype(np.float32) / 32768.0, language=language, beam_size=beam_size,
                                      word_timestamps=True, vad_filter=False, clip_timestamps=clips)
-    rows = [(ep_id, w.start + offset_s, w.end + offset_s, w.word.strip(), w.probability, i, None)
-            for i, segment in enumerate(segments) for w in segment.words or [] if re.search(r"\w", w.word)]
+    rows, done = [], 0
+    for i, segment in enumerate(segments):  # decoded lazily, segment by segment
+        rows += [(ep_id, w.start + offset_s, w.end + offset_s, w.word.strip(), w.probability, i, None)
+                 for w in segment.words or [] if re.search(r"\w", w.word)]
+        if progress is not None:
+            progress(int(segment.end) - done)
+            done = int(segment.end)
     return Words.validate(pd.DataFrame(rows, columns=COLUMNS))
 
 

@@ -104,7 +104,7 @@ def test_segmentation_model_finds_speech_and_overlap(settings):
     from screenalytics.tasks.models.segmentation import SegmentationModel
     from screenalytics.tasks.speakers import load_wav_path
 
-    wav = load_wav_path(FILES["sample"])
+    wav, _ = load_wav_path(FILES["sample"])
     local = segment(wav, SegmentationModel(segmentation_path(settings.model_dir), providers()), settings.diarize)
     ref = read_rttm(SAMPLE / "sample.rttm")
     frames = local.active.any(axis=2)
@@ -124,7 +124,7 @@ def test_voice_encoder_tells_the_two_sample_speakers_apart(settings):
     from screenalytics.tasks.models.voice_encoder import VoiceEncoder
     from screenalytics.tasks.speakers import load_wav_path
 
-    wav = load_wav_path(FILES["sample"])
+    wav, _ = load_wav_path(FILES["sample"])
     ref = read_rttm(SAMPLE / "sample.rttm")
     ref = ref[ref["end_s"] - ref["start_s"] >= 1.5]
     vectors = VoiceEncoder(voice_encoder_path(settings.model_dir), providers()).embed(
