@@ -33,7 +33,8 @@ def timeline_png(intervals: pd.DataFrame, screentime: pd.DataFrame, *, duration_
     ax.grid(axis="x", alpha=0.3)
     kinds = sorted(set(intervals["kind"]) & set(LANES))
     if len(kinds) > 1:
-        ax.legend(handles=[Patch(color=COLOURS[k], label=k) for k in kinds], loc="upper right")
+        ax.legend(handles=[Patch(color=COLOURS[k], label=k) for k in kinds], loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
