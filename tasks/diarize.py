@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
 
 from screenalytics.tasks.models.segmentation import CHUNK_S, SAMPLE_RATE
@@ -73,35 +74,29 @@ def segment(wav: np.ndarray, model: Callable[[np.ndarray], np.ndarray], p: Diari
 
 
 def stitch(local: LocalSpeakers, p: DiarizeConfig) -> np.ndarray:
-    """Link local speakers of consecutive chunks that agree on their shared frames (Hungarian matching on the mean
-    activity difference); returns a fragment id per (chunk, local speaker) [C, 3] (-1: never active)."""
+    """Link local speakers of consecutive chunks that agree on their shared frames (Hungarian matching on the
+    intersection over union of their activity); linked chains are fragments. Returns a fragment id per (chunk, local
+    speaker) [C, 3] (-1: never active)."""
     n_chunks, n_frames, n_local = local.soft.shape
-    parent = np.arange(n_chunks * n_local)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     first = np.round(local.starts / FRAME_STEP_S).astype(int)
     min_frames = MIN_LINK_S / FRAME_STEP_S
+    links = []
     for c in range(n_chunks - 1):
         shift = first[c + 1] - first[c]
         if shift >= n_frames:
             continue
         a, b = local.active[c, shift:], local.active[c + 1, : n_frames - shift]
         both = (a[:, :, None] & b[:, None, :]).sum(axis=0)
-        either = (a[:, :, None] | b[:, None, :]).sum(axis=0)
-        iou = both / np.maximum(either, 1)
-        for i, j in zip(*linear_sum_assignment(-iou), strict=True):
-            if both[i, j] >= min_frames and iou[i, j] >= p.link_iou:
-                parent[root(c * n_local + i)] = root((c + 1) * n_local + j)
-    roots = np.array([root(i) for i in range(len(parent))]).reshape(n_chunks, n_local)
-    roots[~local.active.any(axis=1)] = -1
-    _, fragment = np.unique(roots, return_inverse=True)
-    fragment = fragment.reshape(n_chunks, n_local) - (roots.min() < 0)
-    return np.where(roots < 0, -1, fragment)
+        iou = both / np.maximum((a[:, :, None] | b[:, None, :]).sum(axis=0), 1)
+        links += [(c * n_local + i, (c + 1) * n_local + j) for i, j in zip(*linear_sum_assignment(-iou), strict=True)
+                  if both[i, j] >= min_frames and iou[i, j] >= p.link_iou]
+    edges = np.array(links, int).reshape(-1, 2)
+    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_chunks * n_local,) * 2)
+    component = connected_components(graph, directed=False)[1].reshape(n_chunks, n_local)
+    speaks = local.active.any(axis=1)
+    fragment = np.full(component.shape, -1)
+    fragment[speaks] = np.unique(component[speaks], return_inverse=True)[1]
+    return fragment
 
 
 def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> tuple[sparse.csr_matrix, ...]:
@@ -122,7 +117,7 @@ def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> t
 
 
 def frames_audio(wav: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """The samples under the given (sorted) global frame indices."""
+    """The samples under the given (sorted, non-empty) global frame indices."""
     runs = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
     edges = [(int(r[0] * FRAME_STEP_S * SAMPLE_RATE), int((r[-1] + 1) * FRAME_STEP_S * SAMPLE_RATE)) for r in runs]
     return np.concatenate([wav[a:b] for a, b in edges]) if edges else wav[:0]
@@ -255,6 +250,11 @@ def merge_turns(table: pd.DataFrame, p: DiarizeConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["start_s", "end_s", "speaker"]).sort_values("start_s", ignore_index=True)
 
 
+def no_turns() -> tuple[pd.DataFrame, np.ndarray]:
+    """The result for a track where nobody speaks: no turns, no voices."""
+    return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
+
+
 def unit_centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """One L2-normalised mean vector per label 0..K-1."""
     centroids = np.stack([vectors[labels == j].mean(axis=0) for j in range(labels.max() + 1)])
@@ -269,7 +269,7 @@ def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
     local = segment(wav, segmentation, p, progress)
     fragment = stitch(local, p)
     if fragment.max() < 0:
-        return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
+        return no_turns()
     total = int(np.ceil(duration / FRAME_STEP_S)) + 1
     active, alone = fragment_frames(local, fragment, total)
     size, gap = int(round(p.piece_s / FRAME_STEP_S)), int(round(p.pause_s / FRAME_STEP_S))
@@ -297,7 +297,7 @@ def diarize_speech(wav: np.ndarray, speech: np.ndarray, embed: Callable[[list[np
         edges = np.linspace(start, end, n + 1)
         windows += list(zip(edges[:-1], edges[1:], strict=True))
     if not windows:
-        return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
+        return no_turns()
     bounds = np.array(windows)
     vectors = embed([wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in bounds])
     labels = cluster_pieces(vectors, np.zeros((len(bounds), len(bounds)), bool), p)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.diarize import diarize, diarize_speech, unit_centroids
+from screenalytics.tasks.diarize import diarize, diarize_speech, no_turns, unit_centroids
 from screenalytics.tasks.models.registry import providers, segmentation_path, voice_encoder_path
 from screenalytics.tasks.models.segmentation import SAMPLE_RATE, SegmentationModel
 from screenalytics.tasks.models.voice_encoder import VoiceEncoder
@@ -25,7 +25,7 @@ def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, mo
     """Turns (start_s/end_s from the first sample, speaker index) and unit centroids, by `cfg.backend`
     (`progress` counts the segmentation backend's 5 s chunks: `chunk_starts`)."""
     if len(wav) / SAMPLE_RATE < 0.5 or not len(speech):
-        return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
+        return no_turns()
     encoder = VoiceEncoder(voice_encoder_path(model_dir), providers(), threads=cfg.threads)
     if cfg.backend == "segmentation":
         model = SegmentationModel(segmentation_path(model_dir), providers(), threads=cfg.threads)
