@@ -22,6 +22,7 @@ from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.models.pyannote_pipeline import pipeline_folder
 from screenalytics.tasks.models.registry import (
+    ecapa_path,
     embedder_identity,
     scrfd_path,
     segmentation_path,
@@ -184,7 +185,8 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
 def voice_models(settings: Settings) -> dict[str, Ref]:
     """The files the diarization backend reads (part of its cache key)."""
     cfg = settings.diarize
-    refs = {"voice_encoder": model_ref(voice_encoder_path(settings.model_dir))}
+    embedder = ecapa_path if cfg.embedder == "ecapa" else voice_encoder_path
+    refs = {"speaker_embedder": model_ref(embedder(settings.model_dir))}
     if cfg.backend == "segmentation":
         refs["segmentation"] = model_ref(segmentation_path(settings.model_dir))
     if cfg.backend == "pyannote":

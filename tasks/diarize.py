@@ -182,7 +182,7 @@ def co_active(frames_of: list[np.ndarray], owner: np.ndarray, active: sparse.csr
 
 def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) -> np.ndarray:
     """Average-linkage clustering of piece d-vectors on cosine distance; co-active pieces get the largest distance.
-    The count comes from `cluster_threshold`, unless `num_speakers` fixes it."""
+    The count comes from the embedder's `cluster_threshold`, unless `num_speakers` fixes it."""
     n = len(vectors)
     if n < 2:
         return np.zeros(n, int)
@@ -192,7 +192,7 @@ def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) ->
     tree = linkage(squareform(distance, checks=False), method="average")
     if p.num_speakers:
         return fcluster(tree, min(p.num_speakers, n), criterion="maxclust") - 1
-    return fcluster(tree, p.cluster_threshold, criterion="distance") - 1
+    return fcluster(tree, p.cluster_threshold[p.embedder], criterion="distance") - 1
 
 
 def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],
@@ -252,7 +252,7 @@ def merge_turns(table: pd.DataFrame, p: DiarizeConfig) -> pd.DataFrame:
 
 def no_turns() -> tuple[pd.DataFrame, np.ndarray]:
     """The result for a track where nobody speaks: no turns, no voices."""
-    return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 256), np.float32)
+    return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 0), np.float32)
 
 
 def unit_centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:

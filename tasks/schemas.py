@@ -168,7 +168,8 @@ class SpeakerTurns(_Spans):
 
 
 class Voices(_Strict):
-    """One row per voice found by diarization: its speech and its mean d-vector (unit, 256-d Resemblyzer)."""
+    """One row per voice found by diarization: its speech and its mean speaker embedding (unit length; 192-d ECAPA
+    or 256-d Resemblyzer)."""
 
     ep_id: Series[str]
     speaker: Series[str] = pa.Field(unique=True)

@@ -148,6 +148,10 @@ class DiarizeConfig(StageConfig):
         "(fast: Silero speech cut into windows, one speaker at a time) or `pyannote` (a local pipeline folder).")
     pyannote_dir: str | None = Field(None, description="Folder of a pyannote.audio pipeline (with config.yaml), "
                                      "for backend=pyannote.")
+    embedder: Literal["resemblyzer", "ecapa"] = Field(
+        "resemblyzer", description="Speaker embeddings: `resemblyzer` (GE2E d-vectors, default) or `ecapa` "
+        "(SpeechBrain ECAPA-TDNN, VoxCeleb: separates similar voices much better, ~4x slower; see "
+        "docs/benchmarks.md for where each wins).")
     num_speakers: int | None = Field(None, ge=1, description="Known number of speakers (default: estimated).")
     step_s: float = Field(1.0, gt=0, le=5, description="Hop between the 5 s segmentation chunks.")
     onset: float = Field(0.5, ge=0, le=1, description="A local speaker starts above this activity.")
@@ -158,8 +162,10 @@ class DiarizeConfig(StageConfig):
                            "model can keep two voices in one local speaker; short pieces let clustering split them).")
     pause_s: float = Field(0.25, gt=0, description="A pause this long inside a local speaker also ends a piece "
                            "(turns change at pauses).")
-    cluster_threshold: float = Field(0.35, gt=0, le=2, description="Cosine distance at which average-linkage "
-                                     "clustering of pieces stops merging (ignored when num_speakers is set).")
+    cluster_threshold: dict[str, float] = Field(
+        default_factory=lambda: {"resemblyzer": 0.35, "ecapa": 0.8},
+        description="Cosine distance at which average-linkage clustering of pieces stops merging, per embedder "
+        "(ignored when num_speakers is set). Both chosen on the AMI training excerpts.")
     min_speaker_s: float = Field(2.0, ge=0, description="Speakers with less speech join their nearest speaker.")
     min_off_s: float = Field(0.1, ge=0, description="Shorter pauses inside a speaker's turn are bridged.")
     min_on_s: float = Field(0.0, ge=0, description="Shorter turns are dropped.")

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from screenalytics.tasks.diarize import diarize, diarize_speech, no_turns, unit_centroids
-from screenalytics.tasks.models.registry import providers, segmentation_path, voice_encoder_path
+from screenalytics.tasks.models.ecapa import EcapaEncoder
+from screenalytics.tasks.models.registry import ecapa_path, providers, segmentation_path, voice_encoder_path
 from screenalytics.tasks.models.segmentation import SAMPLE_RATE, SegmentationModel
 from screenalytics.tasks.models.voice_encoder import VoiceEncoder
 from screenalytics.tasks.schemas import SpeakerTurns, Voices
@@ -26,7 +27,8 @@ def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, mo
     (`progress` counts the segmentation backend's 5 s chunks: `chunk_starts`)."""
     if len(wav) / SAMPLE_RATE < 0.5 or not len(speech):
         return no_turns()
-    encoder = VoiceEncoder(voice_encoder_path(model_dir), providers(), threads=cfg.threads)
+    encoder = (EcapaEncoder(ecapa_path(model_dir), providers(), threads=cfg.threads) if cfg.embedder == "ecapa" else
+               VoiceEncoder(voice_encoder_path(model_dir), providers(), threads=cfg.threads))
     if cfg.backend == "segmentation":
         model = SegmentationModel(segmentation_path(model_dir), providers(), threads=cfg.threads)
         return diarize(wav, model, encoder.embed, cfg, progress)
@@ -36,7 +38,7 @@ def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, mo
 
     table = pyannote_turns(load_pipeline(cfg.pyannote_dir), wav, SAMPLE_RATE, cfg.num_speakers)
     clips = [wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in table[["start_s", "end_s"]].to_numpy()]
-    vectors = encoder.embed(clips) if clips else np.zeros((0, 256), np.float32)
+    vectors = encoder.embed(clips) if clips else np.zeros((0, 0), np.float32)
     labels = table["speaker"].to_numpy()
     return table, unit_centroids(vectors, labels) if len(labels) else vectors
 

