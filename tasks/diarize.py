@@ -19,6 +19,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
+from sklearn.metrics import silhouette_score
 
 from screenalytics.tasks.models.segmentation import CHUNK_S, SAMPLE_RATE
 from screenalytics.tasks.settings import DiarizeConfig
@@ -181,8 +182,10 @@ def co_active(frames_of: list[np.ndarray], owner: np.ndarray, active: sparse.csr
 
 
 def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) -> np.ndarray:
-    """Average-linkage clustering of piece d-vectors on cosine distance; co-active pieces get the largest distance.
-    The count comes from the embedder's `cluster_threshold`, unless `num_speakers` fixes it."""
+    """Average-linkage clustering of piece embeddings on cosine distance; co-active pieces get the largest distance.
+    The count: `num_speakers` when set; else, with `count: silhouette`, the cut of the tree (2 to `max_speakers`
+    groups) with the best mean silhouette, or one voice when no cut reaches `min_silhouette`; with
+    `count: threshold`, the embedder's `cluster_threshold`."""
     n = len(vectors)
     if n < 2:
         return np.zeros(n, int)
@@ -192,7 +195,17 @@ def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) ->
     tree = linkage(squareform(distance, checks=False), method="average")
     if p.num_speakers:
         return fcluster(tree, min(p.num_speakers, n), criterion="maxclust") - 1
-    return fcluster(tree, p.cluster_threshold[p.embedder], criterion="distance") - 1
+    if p.count == "threshold":
+        return fcluster(tree, p.cluster_threshold[p.embedder], criterion="distance") - 1
+    best, labels = p.min_silhouette, np.zeros(n, int)
+    for k in range(2, min(p.max_speakers, n - 1) + 1):
+        cut = fcluster(tree, k, criterion="maxclust") - 1
+        if cut.max() + 1 < 2:
+            continue
+        score = silhouette_score(distance, cut, metric="precomputed")
+        if score > best:
+            best, labels = score, cut
+    return labels
 
 
 def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],

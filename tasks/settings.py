@@ -162,10 +162,17 @@ class DiarizeConfig(StageConfig):
                            "model can keep two voices in one local speaker; short pieces let clustering split them).")
     pause_s: float = Field(0.25, gt=0, description="A pause this long inside a local speaker also ends a piece "
                            "(turns change at pauses).")
+    count: Literal["threshold", "silhouette"] = Field(
+        "threshold", description="How many voices (when num_speakers is unset): `threshold` cuts the clustering "
+        "tree at cluster_threshold; `silhouette` picks the cut whose groups are best separated in this recording "
+        "(with embedder=ecapa: better on the GRID episodes and the AMI training excerpts, see docs/benchmarks.md).")
+    max_speakers: int = Field(20, ge=2, description="Most voices the silhouette count considers.")
+    min_silhouette: float = Field(0.05, ge=-1, le=1, description="Below this best mean silhouette the recording is "
+                                  "taken to hold one voice.")
     cluster_threshold: dict[str, float] = Field(
         default_factory=lambda: {"resemblyzer": 0.35, "ecapa": 0.8},
-        description="Cosine distance at which average-linkage clustering of pieces stops merging, per embedder "
-        "(ignored when num_speakers is set). Both chosen on the AMI training excerpts.")
+        description="Cosine distance at which average-linkage clustering of pieces stops merging, per embedder, "
+        "with count=threshold. Both chosen on the AMI training excerpts.")
     min_speaker_s: float = Field(2.0, ge=0, description="Speakers with less speech join their nearest speaker.")
     min_off_s: float = Field(0.1, ge=0, description="Shorter pauses inside a speaker's turn are bridged.")
     min_on_s: float = Field(0.0, ge=0, description="Shorter turns are dropped.")

@@ -212,3 +212,18 @@ def test_ecapa_backend_diarizes_the_sample(reference, tmp_path):
     assert result.exit_code == 0, result.output
     scored = der_table(reference[reference["file"] == "sample"], read_rttm(out).assign(file="sample"))
     assert scored.set_index("file").loc["TOTAL", "der"] <= 0.15
+
+
+def test_silhouette_count_with_ecapa(reference, tmp_path):
+    """`diarize.count=silhouette`: the number of voices from the best-separated cut of the clustering tree, no fixed
+    threshold. Measured with ECAPA: sample DER 3.6% (2 voices found), dev01 2 voices."""
+    for uri, voices in (("sample", 2), ("dev01", 2)):
+        out = tmp_path / f"{uri}.rttm"
+        result = runner.invoke(app, ["diarize", str(FILES[uri]), "--set", "diarize.embedder=ecapa", "--set",
+                                     "diarize.count=silhouette", "--rttm", str(out)])
+        assert result.exit_code == 0, result.output
+        hyp = read_rttm(out).assign(file=uri)
+        assert hyp["speaker"].nunique() == voices, uri
+    scored = der_table(reference[reference["file"] == "sample"], read_rttm(tmp_path / "sample.rttm").assign(
+        file="sample"))
+    assert scored.set_index("file").loc["TOTAL", "der"] <= 0.15
