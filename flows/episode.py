@@ -22,16 +22,15 @@ from screenalytics.tasks.cache import Ref, RunContext, StageOutput
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.models.pyannote_pipeline import pipeline_folder
 from screenalytics.tasks.models.registry import (
-    ecapa_path,
     embedder_identity,
     scrfd_path,
     segmentation_path,
     sha256_file,
     silero_path,
-    voice_encoder_path,
 )
 from screenalytics.tasks.probe import check_file
 from screenalytics.tasks.settings import Settings, effective_config, load_settings
+from screenalytics.tasks.speakers import embedder_path
 from screenalytics.tasks.steps import (
     audio_task,
     call_stage,
@@ -185,8 +184,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
 def voice_models(settings: Settings) -> dict[str, Ref]:
     """The files the diarization backend reads (part of its cache key)."""
     cfg = settings.diarize
-    embedder = ecapa_path if cfg.embedder == "ecapa" else voice_encoder_path
-    refs = {"speaker_embedder": model_ref(embedder(settings.model_dir))}
+    refs = {"speaker_embedder": model_ref(embedder_path(cfg.embedder, settings.model_dir))}
     if cfg.backend == "segmentation":
         refs["segmentation"] = model_ref(segmentation_path(settings.model_dir))
     if cfg.backend == "pyannote":

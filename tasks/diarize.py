@@ -20,8 +20,10 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import squareform
 from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import normalize
 
 from screenalytics.tasks.models.segmentation import CHUNK_S, SAMPLE_RATE
+from screenalytics.tasks.screentime import merge_intervals
 from screenalytics.tasks.settings import DiarizeConfig
 
 FRAME_STEP_S = 270 / SAMPLE_RATE  # SincNet stride 10 × three pools of 3
@@ -251,16 +253,11 @@ def turns(binary: np.ndarray, p: DiarizeConfig) -> pd.DataFrame:
 
 def merge_turns(table: pd.DataFrame, p: DiarizeConfig) -> pd.DataFrame:
     """Per speaker: bridge pauses shorter than `min_off_s`, then drop turns shorter than `min_on_s`."""
-    rows = []
-    for speaker, group in table.sort_values("start_s").groupby("speaker"):
-        merged: list[list[float]] = []
-        for start, end in group[["start_s", "end_s"]].to_numpy().tolist():
-            if merged and start - merged[-1][1] < p.min_off_s:
-                merged[-1][1] = max(merged[-1][1], end)
-            else:
-                merged.append([start, end])
-        rows += [(a, b, int(speaker)) for a, b in merged if b - a >= p.min_on_s]
-    return pd.DataFrame(rows, columns=["start_s", "end_s", "speaker"]).sort_values("start_s", ignore_index=True)
+    merged = merge_intervals(table["start_s"].to_numpy(float), table["end_s"].to_numpy(float),
+                             table["speaker"].to_numpy(int), p.min_off_s)
+    merged = merged[merged["end_s"] - merged["start_s"] >= p.min_on_s]
+    return pd.DataFrame({"start_s": merged["start_s"], "end_s": merged["end_s"],
+                         "speaker": merged["group"].astype(int)}).sort_values("start_s", ignore_index=True)
 
 
 def no_turns() -> tuple[pd.DataFrame, np.ndarray]:
@@ -270,8 +267,7 @@ def no_turns() -> tuple[pd.DataFrame, np.ndarray]:
 
 def unit_centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """One L2-normalised mean vector per label 0..K-1."""
-    centroids = np.stack([vectors[labels == j].mean(axis=0) for j in range(labels.max() + 1)])
-    return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    return normalize(np.stack([vectors[labels == j].mean(axis=0) for j in range(labels.max() + 1)]))
 
 
 def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],

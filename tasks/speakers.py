@@ -10,11 +10,18 @@ import pandas as pd
 
 from screenalytics.tasks.diarize import diarize, diarize_speech, no_turns, unit_centroids
 from screenalytics.tasks.models.ecapa import EcapaEncoder
-from screenalytics.tasks.models.registry import ecapa_path, providers, segmentation_path, voice_encoder_path
+from screenalytics.tasks.models.registry import ECAPA, VOICE_ENCODER, providers, segmentation_path
 from screenalytics.tasks.models.segmentation import SAMPLE_RATE, SegmentationModel
 from screenalytics.tasks.models.voice_encoder import VoiceEncoder
 from screenalytics.tasks.schemas import SpeakerTurns, Voices
 from screenalytics.tasks.settings import DiarizeConfig
+
+EMBEDDERS = {"ecapa": (ECAPA, EcapaEncoder), "resemblyzer": (VOICE_ENCODER, VoiceEncoder)}
+
+
+def embedder_path(embedder: str, model_dir: str) -> Path:
+    """The verified weights file of `diarize.embedder`, or MissingModelError."""
+    return EMBEDDERS[embedder][0].path(model_dir)
 
 
 def voice_label(index: int) -> str:
@@ -27,8 +34,7 @@ def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, mo
     (`progress` counts the segmentation backend's 5 s chunks: `chunk_starts`)."""
     if len(wav) / SAMPLE_RATE < 0.5 or not len(speech):
         return no_turns()
-    encoder = (EcapaEncoder(ecapa_path(model_dir), providers(), threads=cfg.threads) if cfg.embedder == "ecapa" else
-               VoiceEncoder(voice_encoder_path(model_dir), providers(), threads=cfg.threads))
+    encoder = EMBEDDERS[cfg.embedder][1](embedder_path(cfg.embedder, model_dir), providers(), threads=cfg.threads)
     if cfg.backend == "segmentation":
         model = SegmentationModel(segmentation_path(model_dir), providers(), threads=cfg.threads)
         return diarize(wav, model, encoder.embed, cfg, progress)

@@ -9,6 +9,7 @@ per-utterance mean of each band is subtracted (`InputNormalization(norm_type="se
 from __future__ import annotations
 
 import numpy as np
+from sklearn.preprocessing import normalize
 
 from screenalytics.tasks.models.onnx_build import CheckpointNet, GraphBuilder, float_input
 
@@ -154,4 +155,4 @@ class EcapaEncoder(CheckpointNet):
             for start in range(0, len(indices), BATCH):
                 chunk = indices[start : start + BATCH]
                 out[chunk] = self.features(np.stack([fbank(padded[i]) for i in chunk]))
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+        return normalize(out)

@@ -6,6 +6,7 @@ package's (25 ms Hann windows every 10 ms, Slaney mel filters, power spectrum, n
 from __future__ import annotations
 
 import numpy as np
+from sklearn.preprocessing import normalize
 
 from screenalytics.tasks.models.onnx_build import CheckpointNet, GraphBuilder, float_input
 
@@ -101,4 +102,4 @@ class VoiceEncoder(CheckpointNet):
         vectors = self.partials(np.stack(windows))
         out = np.zeros((len(wavs), vectors.shape[1]), np.float64)
         np.add.at(out, np.asarray(owner), vectors)
-        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+        return normalize(out).astype(np.float32)
