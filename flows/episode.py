@@ -187,6 +187,8 @@ def voice_models(settings: Settings) -> dict[str, Ref]:
     refs = {"speaker_embedder": model_ref(embedder_path(cfg.embedder, settings.model_dir))}
     if cfg.backend == "segmentation":
         refs["segmentation"] = model_ref(segmentation_path(settings.model_dir))
+        if cfg.trim_end_s > 0:
+            refs["vad"] = model_ref(silero_path(settings.model_dir))
     if cfg.backend == "pyannote":
         refs["pyannote"] = folder_ref(pipeline_folder(cfg.pyannote_dir))
     return refs

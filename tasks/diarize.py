@@ -3,9 +3,10 @@
 Default recipe (after pyannote's own pipeline, on onnxruntime): the segmentation model scores up to 3 local speakers
 in 5 s chunks slid over the track (hysteresis-binarised); local speakers of consecutive chunks that agree on their
 shared frames are stitched into fragments; each fragment's solo speech is cut into short pieces (at pauses and every
-`piece_s`: the model may keep two voices in one local speaker) that get Resemblyzer d-vectors; average-linkage
-clustering on cosine distance gives the voices (co-active pieces kept apart, tiny voices absorbed); chunk scores are
-averaged per voice on a global frame grid, and each frame keeps as many voices as the chunks counted there (overlap).
+`piece_s`: the model may keep two voices in one local speaker) that get speaker embeddings; average-linkage
+clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); a
+second pass gives every `refine_hop_s` of solo speech the nearest voice; chunk scores are averaged per voice on a
+global frame grid (Hamming-weighted), and each frame keeps as many voices as the chunks counted there (overlap).
 The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
 from __future__ import annotations
 
@@ -174,25 +175,14 @@ def absorb_small(labels: np.ndarray, vectors: np.ndarray, seconds: np.ndarray, m
     return np.unique(labels, return_inverse=True)[1]
 
 
-def co_active(frames_of: list[np.ndarray], owner: np.ndarray, active: sparse.csr_matrix) -> np.ndarray:
-    """[P, P]: pieces of different fragments where one's fragment speaks during the other (two voices at once)."""
-    rows = np.repeat(np.arange(len(frames_of)), [len(f) for f in frames_of])
-    membership = sparse.csr_matrix((np.ones(len(rows)), (rows, np.concatenate(frames_of))),
-                                   shape=(len(frames_of), active.shape[1]))
-    shared = (membership @ active.T.astype(float)).toarray()[:, owner] > 0  # [piece j, piece i's fragment]
-    return (shared | shared.T) & (owner[:, None] != owner[None, :])
-
-
-def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) -> np.ndarray:
-    """Average-linkage clustering of piece embeddings on cosine distance; co-active pieces get the largest distance.
-    The count: `num_speakers` when set; else, with `count: silhouette`, the cut of the tree (2 to `max_speakers`
-    groups) with the best mean silhouette, or one voice when no cut reaches `min_silhouette`; with
-    `count: threshold`, the embedder's `cluster_threshold`."""
+def cluster_pieces(vectors: np.ndarray, p: DiarizeConfig) -> np.ndarray:
+    """Average-linkage clustering of piece embeddings on cosine distance. The count: `num_speakers` when set; else,
+    with `count: silhouette`, the cut of the tree (2 to `max_speakers` groups) with the best mean silhouette, or one
+    voice when no cut reaches `min_silhouette`; with `count: threshold`, the embedder's `cluster_threshold`."""
     n = len(vectors)
     if n < 2:
         return np.zeros(n, int)
     distance = np.clip(1.0 - vectors @ vectors.T, 0.0, 2.0)
-    distance[cannot] = 2.0
     np.fill_diagonal(distance, 0.0)
     tree = linkage(squareform(distance, checks=False), method="average")
     if p.num_speakers:
@@ -210,12 +200,45 @@ def cluster_pieces(vectors: np.ndarray, cannot: np.ndarray, p: DiarizeConfig) ->
     return labels
 
 
+def refine(wav: np.ndarray, solo: sparse.csr_matrix, centroids: np.ndarray,
+           embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig,
+           ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Second pass at finer time resolution: every `refine_hop_s` of each fragment's solo speech takes the voice
+    whose centroid is nearest to the embedding of the `piece_s` of solo speech around it (a 1.5 s piece that spans a
+    change of speaker inside one fragment no longer decides for all of it). Returns pieces, fragments and labels."""
+    hop, half = int(round(p.refine_hop_s / FRAME_STEP_S)), int(round(p.piece_s / 2 / FRAME_STEP_S))
+    steps, owner = pieces(solo, hop, int(round(p.pause_s / FRAME_STEP_S)))
+    windows = []
+    for frames, f in zip(steps, owner, strict=True):
+        mine = solo.indices[solo.indptr[f] : solo.indptr[f + 1]]
+        middle = (frames[0] + frames[-1]) // 2
+        windows.append(mine[(mine >= middle - half) & (mine <= middle + half)])
+    labels = np.argmax(embed([frames_audio(wav, w) for w in windows]) @ centroids.T, axis=1)
+    return steps, owner, labels
+
+
+def trim_ends(table: pd.DataFrame, speech: np.ndarray, max_s: float) -> pd.DataFrame:
+    """Move each turn's end back to where voice activity (sorted [N, 2] seconds) last heard speech inside it, by at
+    most `max_s` (the segmentation model's activity decays ~0.2 s after speech stops; a turn with no detected speech
+    is left as is)."""
+    if not len(table) or not len(speech) or max_s <= 0:
+        return table
+    start, end = table["start_s"].to_numpy(float), table["end_s"].to_numpy(float)
+    last = np.searchsorted(speech[:, 0], end, side="left") - 1
+    heard = speech[np.maximum(last, 0), 1]
+    inside = (last >= 0) & (heard > start)
+    new_end = np.where(inside, np.maximum(np.minimum(heard, end), end - max_s), end)
+    return table.assign(end_s=new_end)
+
+
 def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],
                 duration_s: float) -> np.ndarray:
-    """Global binary activity [frames, speakers] on the FRAME_STEP_S grid: chunk scores averaged per speaker, and
+    """Global binary activity [frames, speakers] on the FRAME_STEP_S grid: chunk scores averaged per speaker
+    (Hamming-weighted), and
     at each frame the top-N speakers kept, N being the average count of active local speakers there."""
     n_speakers = max((labels.max() + 1 for _, labels in frame_label if len(labels)), default=0)
     n_frames = local.soft.shape[1]
+    weight = np.hamming(n_frames) + 1e-3  # chunk edges see half a context: trust them least (as pyannote does)
     total = int(np.ceil(duration_s / FRAME_STEP_S)) + 1
     score = np.zeros((total, max(n_speakers, 1)))
     count = np.zeros(total)
@@ -224,8 +247,9 @@ def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tu
         first = int(round(start / FRAME_STEP_S))
         rows = np.arange(first, min(first + n_frames, total))
         span = len(rows)
-        cover[rows] += 1
-        count[rows] += local.active[c, :span].sum(axis=1)
+        w = weight[:span]
+        cover[rows] += w
+        count[rows] += local.active[c, :span].sum(axis=1) * w
         chunk_score = np.zeros((span, score.shape[1]))
         for k in np.flatnonzero(fragment[c] >= 0):
             frames, labels = frame_label[fragment[c, k]]
@@ -234,8 +258,8 @@ def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tu
             ok = speaker >= 0
             idx = (np.flatnonzero(ok), speaker[ok])
             chunk_score[idx] = np.maximum(chunk_score[idx], local.soft[c, :span, k][ok])
-        score[rows] += chunk_score
-    cover = np.maximum(cover, 1)
+        score[rows] += chunk_score * w[:, None]
+    cover = np.maximum(cover, 1e-6)
     score /= cover[:, None]
     speakers = np.round(count / cover).astype(int)
     ranks = np.argsort(np.argsort(-score, axis=1), axis=1)
@@ -286,9 +310,11 @@ def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
     if not len(owner):  # nobody speaks alone anywhere: embed whole fragments
         frames_of, owner = pieces(active, size, gap)
     vectors = embed([frames_audio(wav, frames) for frames in frames_of])
-    labels = cluster_pieces(vectors, co_active(frames_of, owner, active), p)
+    labels = cluster_pieces(vectors, p)
     labels = absorb_small(labels, vectors, np.array([len(f) for f in frames_of]) * FRAME_STEP_S, p.min_speaker_s)
     centroids = unit_centroids(vectors, labels)
+    if len(centroids) > 1 and p.refine_hop_s > 0:
+        frames_of, owner, labels = refine(wav, alone if alone.nnz else active, centroids, embed, p)
     frame_label = spread_labels(frames_of, owner, labels, active)
     table = turns(reconstruct(local, fragment, frame_label, duration), p)
     table = table[table["start_s"] < duration]
@@ -309,7 +335,7 @@ def diarize_speech(wav: np.ndarray, speech: np.ndarray, embed: Callable[[list[np
         return no_turns()
     bounds = np.array(windows)
     vectors = embed([wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in bounds])
-    labels = cluster_pieces(vectors, np.zeros((len(bounds), len(bounds)), bool), p)
+    labels = cluster_pieces(vectors, p)
     labels = absorb_small(labels, vectors, bounds[:, 1] - bounds[:, 0], p.min_speaker_s)
     merged = merge_turns(pd.DataFrame({"start_s": bounds[:, 0], "end_s": bounds[:, 1], "speaker": labels}), p)
     return merged, unit_centroids(vectors, labels)

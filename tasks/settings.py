@@ -149,9 +149,8 @@ class DiarizeConfig(StageConfig):
     pyannote_dir: str | None = Field(None, description="Folder of a pyannote.audio pipeline (with config.yaml), "
                                      "for backend=pyannote.")
     embedder: Literal["resemblyzer", "ecapa"] = Field(
-        "resemblyzer", description="Speaker embeddings: `resemblyzer` (GE2E d-vectors, default) or `ecapa` "
-        "(SpeechBrain ECAPA-TDNN, VoxCeleb: separates similar voices much better, ~4x slower; see "
-        "docs/benchmarks.md for where each wins).")
+        "ecapa", description="Speaker embeddings: `ecapa` (SpeechBrain ECAPA-TDNN, VoxCeleb; default) or "
+        "`resemblyzer` (GE2E d-vectors: ~4x faster, separates similar voices much worse; see docs/benchmarks.md).")
     num_speakers: int | None = Field(None, ge=1, description="Known number of speakers (default: estimated).")
     step_s: float = Field(1.0, gt=0, le=5, description="Hop between the 5 s segmentation chunks.")
     onset: float = Field(0.5, ge=0, le=1, description="A local speaker starts above this activity.")
@@ -162,10 +161,16 @@ class DiarizeConfig(StageConfig):
                            "model can keep two voices in one local speaker; short pieces let clustering split them).")
     pause_s: float = Field(0.25, gt=0, description="A pause this long inside a local speaker also ends a piece "
                            "(turns change at pauses).")
+    refine_hop_s: float = Field(0.5, ge=0, description="Second pass: every this much solo speech takes the nearest "
+                                "voice of the piece_s around it, so speaker changes inside a piece land within "
+                                "this (0: off).")
+    trim_end_s: float = Field(0.3, ge=0, description="A turn ending in silence ends where voice activity last "
+                              "heard speech, moved back by at most this (the segmentation model's activity lingers "
+                              "~0.2 s after speech stops; 0: off).")
     count: Literal["threshold", "silhouette"] = Field(
-        "threshold", description="How many voices (when num_speakers is unset): `threshold` cuts the clustering "
-        "tree at cluster_threshold; `silhouette` picks the cut whose groups are best separated in this recording "
-        "(with embedder=ecapa: better on the GRID episodes and the AMI training excerpts, see docs/benchmarks.md).")
+        "silhouette", description="How many voices (when num_speakers is unset): `silhouette` (default) picks the "
+        "cut of the clustering tree whose groups are best separated in this recording; `threshold` cuts it at "
+        "cluster_threshold (one distance for every recording; see docs/benchmarks.md).")
     max_speakers: int = Field(20, ge=2, description="Most voices the silhouette count considers.")
     min_silhouette: float = Field(0.05, ge=-1, le=1, description="Below this best mean silhouette the recording is "
                                   "taken to hold one voice.")

@@ -8,14 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.diarize import diarize, diarize_speech, no_turns, unit_centroids
+from screenalytics.tasks.diarize import diarize, diarize_speech, no_turns, trim_ends, unit_centroids
 from screenalytics.tasks.models.ecapa import EcapaEncoder
-from screenalytics.tasks.models.registry import ECAPA, VOICE_ENCODER, providers, segmentation_path
+from screenalytics.tasks.models.registry import ECAPA, VOICE_ENCODER, providers, segmentation_path, silero_path
 from screenalytics.tasks.models.segmentation import SAMPLE_RATE, SegmentationModel
 from screenalytics.tasks.models.voice_encoder import VoiceEncoder
 from screenalytics.tasks.schemas import SpeakerTurns, Voices
-from screenalytics.tasks.settings import DiarizeConfig
+from screenalytics.tasks.settings import DiarizeConfig, VadConfig
 
+TIGHT_VAD = VadConfig(hysteresis=0.0, min_silence_s=0.1, pad_s=0.0)  # speech edges for trim_end_s, unpadded
 EMBEDDERS = {"ecapa": (ECAPA, EcapaEncoder), "resemblyzer": (VOICE_ENCODER, VoiceEncoder)}
 
 
@@ -36,8 +37,13 @@ def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, mo
         return no_turns()
     encoder = EMBEDDERS[cfg.embedder][1](embedder_path(cfg.embedder, model_dir), providers(), threads=cfg.threads)
     if cfg.backend == "segmentation":
+        from screenalytics.tasks.vad import detect_speech
+
         model = SegmentationModel(segmentation_path(model_dir), providers(), threads=cfg.threads)
-        return diarize(wav, model, encoder.embed, cfg, progress)
+        turns, centroids = diarize(wav, model, encoder.embed, cfg, progress)
+        if cfg.trim_end_s > 0:
+            turns = trim_ends(turns, detect_speech(wav, TIGHT_VAD, silero_path(model_dir)), cfg.trim_end_s)
+        return turns, centroids
     if cfg.backend == "vad":
         return diarize_speech(wav, speech, encoder.embed, cfg)
     from screenalytics.tasks.models.pyannote_pipeline import load_pipeline, pyannote_turns

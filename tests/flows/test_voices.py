@@ -45,18 +45,15 @@ def placements(truth: EpisodeTruth, kind: str) -> list[tuple[str, pd.DataFrame, 
 
 
 def test_each_voice_is_linked_to_the_face_of_its_speaker(voices_run):
-    """A linked voice goes to someone who really speaks a good part of it (a third or more: diarization may merge
-    two voices), never to a listener seen while it plays."""
+    """One voice per person, each linked to that person: the voice's speech is mostly (>= 80%) the person's own."""
     folder, truth = voices_run
     links = pd.read_parquet(folder / "voice_links.parquet")
     turns = pd.read_parquet(folder / "speaker_turns.parquet")
-    assert links["person_id"].isin(truth.visual["person"]).any()
+    assert sorted(links["person_id"]) == sorted(truth.speaking["person"].unique())
     for link in links.itertuples(index=False):
         mine = turns[turns["speaker"] == link.speaker]
         share = {p: seconds(intersect(mine, spans_of(truth.speaking, p))) for p in truth.speaking["person"].unique()}
-        if not link.person_id.startswith("voice_"):
-            assert share[link.person_id] >= sum(share.values()) / 3, (link, share)
-    assert links["person_id"].is_unique
+        assert share[link.person_id] >= 0.8 * sum(share.values()), (link, share)
 
 
 def test_reaction_shot_listeners_get_no_overlap_time(voices_run):
@@ -84,15 +81,14 @@ def test_voice_over_a_faceless_shot_is_offscreen_speech(voices_run):
     assert table["offscreen_speaking_s"].sum() > 0
 
 
-def test_speaking_time_against_truth(voices_run):
-    """Measured (docs/benchmarks.md): total speaking time +13% (boundaries ~0.25 s wider than the clean-source
-    truth per turn); per person the errors reach ~4 s because diarization merges two of the four GRID voices
-    (Resemblyzer d-vectors of these speakers are 0.64 alike): the issue's 0.5 s per person is not met yet."""
+def test_speaking_and_overlap_time_per_person(voices_run):
+    """The issue's bars: per person `speaking_s` and `overlap_s` within 0.5 s of the clean-source truth. Measured
+    (docs/benchmarks.md): speaking errors +0.26, +0.34, +0.10, +0.41 s (the last: a 0.4 s pause between two of
+    one person's placements is bridged)."""
     folder, truth = voices_run
-    table = pd.read_parquet(folder / "screentime.parquet")
-    heard = float(table["speaking_s"].sum())
-    assert abs(heard - seconds(truth.speaking)) <= 0.2 * seconds(truth.speaking), heard
-    overlap = float(table["overlap_s"].sum())
-    true_overlap = sum(seconds(intersect(spans_of(truth.speaking, p), spans_of(truth.visual, p)))
-                       for p in truth.speaking["person"].unique())
-    assert abs(overlap - true_overlap) <= 0.25 * true_overlap, (overlap, true_overlap)
+    table = pd.read_parquet(folder / "screentime.parquet").set_index("person_id")
+    for person in truth.speaking["person"].unique():
+        speaking = spans_of(truth.speaking, person)
+        true_overlap = seconds(intersect(speaking, spans_of(truth.visual, person)))
+        assert abs(table.loc[person, "speaking_s"] - seconds(speaking)) <= 0.5, (person, table.loc[person])
+        assert abs(table.loc[person, "overlap_s"] - true_overlap) <= 0.5, (person, table.loc[person])

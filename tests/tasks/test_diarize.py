@@ -49,15 +49,15 @@ def test_checkpoints_load_without_torch(settings):
 
 
 def test_der_on_ami_development_and_pyannote_sample(reference, hypothesis):
-    """Bars: the issue's aims, DER <= 30% with overlap scored and <= 20% without, collar 0.25 s, over the three
-    files (58 s of scored speech). Measured: 21.6% (FA 0.5, miss 4.3, confusion 16.8) and 19.5%; most of the
-    confusion is dev00, whose two male far-field voices the segmentation model keeps in one local speaker."""
+    """The issue's aims are DER <= 30% with overlap scored and <= 20% without (collar 0.25 s, the three files: 58 s of
+    scored speech). Measured: 9.1% (FA 0.4, miss 6.2, confusion 2.5) and 6.9%, most of the miss being overlapped
+    speech the segmentation model hears as one voice. Bars: 15% and 12%, the sample (4.8%) 10%."""
     hyp, out = hypothesis
     uem = read_uem(AMI / "debug.development.uem")
     scored = der_table(reference, hyp, uem=uem).set_index("file")
-    assert scored.loc["TOTAL", "der"] <= 0.30
-    assert der_table(reference, hyp, uem=uem, skip_overlap=True).set_index("file").loc["TOTAL", "der"] <= 0.20
-    assert scored.loc["sample", "der"] <= 0.15
+    assert scored.loc["TOTAL", "der"] <= 0.15
+    assert der_table(reference, hyp, uem=uem, skip_overlap=True).set_index("file").loc["TOTAL", "der"] <= 0.12
+    assert scored.loc["sample", "der"] <= 0.10
     (out / "ref.rttm").write_text((AMI / "debug.development.rttm").read_text() + (SAMPLE / "sample.rttm").read_text())
     (out / "hyp.rttm").write_text("".join((out / f"{uri}.rttm").read_text() for uri in FILES))
     shown = runner.invoke(app, ["eval", "der", "--ref", str(out / "ref.rttm"), "--hyp", str(out / "hyp.rttm"),
@@ -67,8 +67,9 @@ def test_der_on_ami_development_and_pyannote_sample(reference, hypothesis):
 
 def test_speaking_time_per_speaker(reference, hypothesis):
     """Per reference speaker with >= 5 s, the speaking time of the hypothesis speakers mapped to them (optimal
-    mapping). Aim (issue): within 10%; measured: sample -12% / +16%, dev01 -7% / -22%, dev00 -42% / -7% (one voice
-    split in two). Bar: within 50% per speaker, and each file's total speech within 15%."""
+    mapping). Aim (issue): within 10%; measured: sample +5% / -5%, dev00 -18% / -3%, dev01 -21% / -8%: both
+    MEE009s lose the seconds where the other voice talks over them (the segmentation model hears one voice there).
+    Bar: within 25% per speaker, and each file's total speech within 15% (measured -9%, -9%, 0%)."""
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     from screenalytics.tasks.rttm import annotation
@@ -87,7 +88,7 @@ def test_speaking_time_per_speaker(reference, hypothesis):
             true = ref_ann.label_timeline(speaker).support().duration()
             if true >= 5:
                 got = sum(hyp_ann.label_timeline(h).support().duration() for h, r in mapping.items() if r == speaker)
-                assert abs(got - true) <= 0.5 * true, (uri, speaker, got, true)
+                assert abs(got - true) <= 0.25 * true, (uri, speaker, got, true)
 
 
 def test_known_speaker_count(tmp_path):
@@ -204,26 +205,21 @@ def test_ecapa_embedder_separates_similar_voices_better(settings):
     assert nearest_is_twin(ecapa) > nearest_is_twin(resemblyzer)
 
 
-def test_ecapa_backend_diarizes_the_sample(reference, tmp_path):
-    """`diarize.embedder=ecapa` end to end through the command; measured DER 3.6% on the sample."""
-    out = tmp_path / "sample.rttm"
-    result = runner.invoke(app, ["diarize", str(FILES["sample"]), "--set", "diarize.embedder=ecapa", "--rttm",
-                                 str(out)])
-    assert result.exit_code == 0, result.output
-    scored = der_table(reference[reference["file"] == "sample"], read_rttm(out).assign(file="sample"))
-    assert scored.set_index("file").loc["TOTAL", "der"] <= 0.15
+def test_voice_count_found_without_a_threshold(hypothesis):
+    """The default count (`silhouette`: the best-separated cut of the clustering tree) finds the 2 voices of each
+    file; no distance threshold is fixed in advance."""
+    hyp, _ = hypothesis
+    assert hyp.groupby("file")["speaker"].nunique().to_dict() == {"dev00": 2, "dev01": 2, "sample": 2}
 
 
-def test_silhouette_count_with_ecapa(reference, tmp_path):
-    """`diarize.count=silhouette`: the number of voices from the best-separated cut of the clustering tree, no fixed
-    threshold. Measured with ECAPA: sample DER 3.6% (2 voices found), dev01 2 voices."""
-    for uri, voices in (("sample", 2), ("dev01", 2)):
-        out = tmp_path / f"{uri}.rttm"
-        result = runner.invoke(app, ["diarize", str(FILES[uri]), "--set", "diarize.embedder=ecapa", "--set",
-                                     "diarize.count=silhouette", "--rttm", str(out)])
-        assert result.exit_code == 0, result.output
-        hyp = read_rttm(out).assign(file=uri)
-        assert hyp["speaker"].nunique() == voices, uri
-    scored = der_table(reference[reference["file"] == "sample"], read_rttm(tmp_path / "sample.rttm").assign(
-        file="sample"))
-    assert scored.set_index("file").loc["TOTAL", "der"] <= 0.15
+def test_turn_ends_trimmed_to_heard_speech():
+    """A turn that runs on into silence ends where voice activity last heard speech, by at most `max_s`; a turn
+    ending inside speech, or holding no detected speech, keeps its end."""
+    from screenalytics.tasks.diarize import trim_ends
+
+    turns = pd.DataFrame({"start_s": [0.0, 3.0, 6.0, 9.0], "end_s": [2.3, 5.0, 8.0, 9.5], "speaker": [0, 1, 0, 1]})
+    speech = np.array([[0.1, 2.1], [2.9, 4.0], [6.0, 8.5]])
+    trimmed = trim_ends(turns, speech, 0.3)
+    assert np.allclose(trimmed["end_s"], [2.1, 4.7, 8.0, 9.5])
+    assert trimmed["start_s"].equals(turns["start_s"])
+    assert trim_ends(turns, speech, 0.0)["end_s"].equals(turns["end_s"])
