@@ -4,8 +4,8 @@ Default recipe (after pyannote's own pipeline, on onnxruntime): the segmentation
 in 5 s chunks slid over the track (hysteresis-binarised); local speakers of consecutive chunks that agree on their
 shared frames are stitched into fragments; each fragment's solo speech is cut into short pieces (at pauses and every
 `piece_s`: the model may keep two voices in one local speaker) that get speaker embeddings; average-linkage
-clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); a
-second pass gives every `refine_hop_s` of solo speech the nearest voice; chunk scores are averaged per voice on a
+clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); in
+fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; chunk scores are averaged per voice on a
 global frame grid (Hamming-weighted), and each frame keeps as many voices as the chunks counted there (overlap).
 The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
 from __future__ import annotations
@@ -27,7 +27,8 @@ from screenalytics.tasks.models.segmentation import CHUNK_S, SAMPLE_RATE
 from screenalytics.tasks.screentime import merge_intervals
 from screenalytics.tasks.settings import DiarizeConfig
 
-FRAME_STEP_S = 270 / SAMPLE_RATE  # SincNet stride 10 × three pools of 3
+FRAME_STEP = 270  # samples: SincNet stride 10 × three pools of 3
+FRAME_STEP_S = FRAME_STEP / SAMPLE_RATE
 FRAME_FIELD_S = 991 / SAMPLE_RATE  # receptive field of one output frame
 MIN_LINK_S = 0.2  # shared speech needed to link local speakers of consecutive chunks
 BATCH = 32  # chunks per model call
@@ -123,7 +124,7 @@ def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> t
 def frames_audio(wav: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """The samples under the given (sorted, non-empty) global frame indices."""
     runs = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
-    edges = [(int(r[0] * FRAME_STEP_S * SAMPLE_RATE), int((r[-1] + 1) * FRAME_STEP_S * SAMPLE_RATE)) for r in runs]
+    edges = [(int(r[0]) * FRAME_STEP, (int(r[-1]) + 1) * FRAME_STEP) for r in runs]  # exact: equal frames batch
     return np.concatenate([wav[a:b] for a, b in edges]) if edges else wav[:0]
 
 
@@ -202,19 +203,28 @@ def cluster_pieces(vectors: np.ndarray, p: DiarizeConfig) -> np.ndarray:
 
 def refine(wav: np.ndarray, solo: sparse.csr_matrix, centroids: np.ndarray,
            embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig,
+           frames_of: list[np.ndarray], owner: np.ndarray, labels: np.ndarray,
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Second pass at finer time resolution: every `refine_hop_s` of each fragment's solo speech takes the voice
-    whose centroid is nearest to the embedding of the `piece_s` of solo speech around it (a 1.5 s piece that spans a
-    change of speaker inside one fragment no longer decides for all of it). Returns pieces, fragments and labels."""
+    """Second pass at finer time resolution, on the fragments whose pieces went to different voices (the
+    segmentation model kept two voices in one local speaker there): every `refine_hop_s` of their solo speech takes
+    the voice whose centroid is nearest to the embedding of the `piece_s` of solo speech around it, so the change of
+    speaker no longer falls on a piece boundary. Returns the pieces, their fragments and labels, those fragments'
+    pieces replaced."""
+    voices = pd.Series(labels).groupby(owner).nunique()
+    mixed = voices.index[voices > 1].to_numpy()
+    if not len(mixed):
+        return frames_of, owner, labels
     hop, half = int(round(p.refine_hop_s / FRAME_STEP_S)), int(round(p.piece_s / 2 / FRAME_STEP_S))
-    steps, owner = pieces(solo, hop, int(round(p.pause_s / FRAME_STEP_S)))
+    steps, step_owner = pieces(solo[mixed], hop, int(round(p.pause_s / FRAME_STEP_S)))
     windows = []
-    for frames, f in zip(steps, owner, strict=True):
-        mine = solo.indices[solo.indptr[f] : solo.indptr[f + 1]]
+    for frames, row in zip(steps, step_owner, strict=True):
+        mine = solo[mixed[row]].indices
         middle = (frames[0] + frames[-1]) // 2
         windows.append(mine[(mine >= middle - half) & (mine <= middle + half)])
-    labels = np.argmax(embed([frames_audio(wav, w) for w in windows]) @ centroids.T, axis=1)
-    return steps, owner, labels
+    step_labels = np.argmax(embed([frames_audio(wav, w) for w in windows]) @ centroids.T, axis=1)
+    keep = ~np.isin(owner, mixed)
+    return ([f for f, k in zip(frames_of, keep, strict=True) if k] + steps, np.r_[owner[keep], mixed[step_owner]],
+            np.r_[labels[keep], step_labels])
 
 
 def trim_ends(table: pd.DataFrame, speech: np.ndarray, max_s: float) -> pd.DataFrame:
@@ -314,7 +324,8 @@ def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
     labels = absorb_small(labels, vectors, np.array([len(f) for f in frames_of]) * FRAME_STEP_S, p.min_speaker_s)
     centroids = unit_centroids(vectors, labels)
     if len(centroids) > 1 and p.refine_hop_s > 0:
-        frames_of, owner, labels = refine(wav, alone if alone.nnz else active, centroids, embed, p)
+        frames_of, owner, labels = refine(wav, alone if alone.nnz else active, centroids, embed, p,
+                                          frames_of, owner, labels)
     frame_label = spread_labels(frames_of, owner, labels, active)
     table = turns(reconstruct(local, fragment, frame_label, duration), p)
     table = table[table["start_s"] < duration]
