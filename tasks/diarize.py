@@ -5,8 +5,9 @@ in 5 s chunks slid over the track (hysteresis-binarised); local speakers of cons
 shared frames are stitched into fragments; each fragment's solo speech is cut into short pieces (at pauses and every
 `piece_s`: the model may keep two voices in one local speaker) that get speaker embeddings; average-linkage
 clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); in
-fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; chunk scores are averaged per voice on a
-global frame grid (Hamming-weighted), and each frame keeps as many voices as the chunks counted there (overlap).
+fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; chunk
+scores are averaged per voice on a global frame grid (Hamming-weighted), and each frame keeps as many voices as the
+chunks counted there (overlap).
 The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
 from __future__ import annotations
 
