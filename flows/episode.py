@@ -2,6 +2,7 @@
 
     probe -> audio -> vad -> diarize --------------------------------------------------\\
                          \\-> transcribe ---------------------------------------------- fusion -> publish
+                (voicebank) ----------------------------------------------------------/
     probe -> shots ----------------------\\                                            /
     probe -> detect -> track -> embed -> cluster -> match (+ facebank) -> screen time
                        \\-> mouth ------------------------------------------------------/
@@ -50,6 +51,7 @@ from screenalytics.tasks.steps import (
     track_task,
     transcript_task,
     vad_task,
+    voicebank_task,
 )
 
 PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_id}/
@@ -127,11 +129,12 @@ def publish(
 
 @flow(name="episode", log_prints=True)
 def episode(video: str, ep_id: str | None = None, facebank: str | None = None, profile: str | None = None,
-            stride: int | None = None, root: str | None = None, overrides: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
+            stride: int | None = None, root: str | None = None, overrides: dict[str, Any] | None = None,
+            voicebank: str | None = None) -> dict[str, Any]:
     """Run the whole pipeline on one episode; returns the run manifest."""
     settings = load_settings({"profile": profile, "root": root, "detect.stride": stride, **(overrides or {})})
     ctx = prepare(video, ep_id, settings)
+    voices_ref = voicebank_ref(voicebank)
     model = model_ref(scrfd_path(settings.model_dir))
     backend = settings.embed.backend
     states: dict[str, str] = {}
@@ -166,12 +169,14 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
     screentime = run(screentime_task, match=match, cluster=cluster, track=track, detect=detect, shots=shots,
                      probe=probe, cfg=settings.screentime, metrics_cfg=settings.metrics)
     mouth = run(mouth_task, track=track, detect=detect, patch_px=settings.fusion.mouth_px)
+    heard = (run(voicebank_task, source=voices_ref, cfg=settings.diarize, models=voicebank_models(settings))
+             if voices_ref is not None and speakers is not None else None)
     fusion = run(fusion_task, screentime=screentime, match=match, track=track, detect=detect, mouth=mouth,
-                 speakers=speakers, transcript=transcript, probe=probe, cfg=settings.fusion)
+                 speakers=speakers, transcript=transcript, voicebank=heard, probe=probe, cfg=settings.fusion)
     outputs = {"probe": probe, "shots": shots, "detect": detect, "track": track, "embed": embed,
                "cluster": cluster, "match": match, "screentime": screentime, "mouth": mouth, "fusion": fusion}
     for name, output in (("facebank", bank), ("audio", audio), ("vad", speech), ("diarize", speakers),
-                         ("transcribe", transcript)):
+                         ("transcribe", transcript), ("voicebank", heard)):
         if output is not None:
             outputs[name] = output
     models = {"detector": {"id": "scrfd-2.5g-kps", "sha256": model.sha256},
@@ -192,6 +197,23 @@ def voice_models(settings: Settings) -> dict[str, Ref]:
     if cfg.backend == "pyannote":
         refs["pyannote"] = folder_ref(pipeline_folder(cfg.pyannote_dir))
     return refs
+
+
+def voicebank_ref(voicebank: str | None) -> Ref | None:
+    """A voicebank folder's identity (names and file hashes), or a clear error when it is not a folder."""
+    if not voicebank:
+        return None
+    path = Path(storage.local_path(voicebank) or voicebank).expanduser()
+    if not path.is_dir():
+        raise InputError(f"{voicebank}: voicebank folder not found (give a folder with one sub-folder per person "
+                         "holding recordings of them talking).")
+    return folder_ref(path)
+
+
+def voicebank_models(settings: Settings) -> dict[str, Ref]:
+    """The files enrolment reads: the diarization embedder and Silero (part of its cache key)."""
+    return {"speaker_embedder": model_ref(embedder_path(settings.diarize.embedder, settings.model_dir)),
+            "vad": model_ref(silero_path(settings.model_dir))}
 
 
 def _report(ctx: RunContext, manifest: dict[str, Any], screentime: StageOutput) -> None:

@@ -100,6 +100,8 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         ep_id: str | None = typer.Option(None, "--ep-id", help="Episode id (default: the file stem)."),
         facebank: str | None = typer.Option(None, "--facebank", help="Facebank folder or .parquet "
                                                "(default: the root's facebank, if any)."),
+        voicebank: str | None = typer.Option(None, "--voicebank", help="Folder with one sub-folder of recordings "
+                                                "per person: names voices by how they sound."),
         profile: str | None = ProfileOpt,
         stride: int | None = typer.Option(None, "--stride", help="Detect on every Nth frame."),
         root: str | None = RootOpt,
@@ -116,7 +118,7 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
             facebank = default_bank if storage.exists(default_bank) else None
         with rich_progress():
             manifest = episode(str(video), ep_id=ep_id, facebank=facebank, profile=settings.profile,
-                               stride=stride, root=settings.root, overrides=overrides)
+                               stride=stride, root=settings.root, overrides=overrides, voicebank=voicebank)
         episode_url = storage.join(storage.normalize_root(settings.root), "episodes", manifest["ep_id"])
         table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
         print_table(table[list(SCREENTIME_HEADERS)].rename(columns=SCREENTIME_HEADERS),

@@ -8,7 +8,9 @@ Evidence per (voice, person), from the sampled faces:
 score = min(1, co-occurrence × 2·sigmoid(lift / 0.25)): a lift of 0 (mouth no more or less active) leaves the
 co-occurrence as it is, a talking mouth raises it up to twice, a still one takes it towards 0. Voices and people are
 matched one-to-one by score (Hungarian); a voice left over joins a person only if its own mouth lift there reaches
-`min_mouth_lift`; below `min_confidence` a voice stays `voice_N` (heard, never seen).
+`min_mouth_lift`; below `min_confidence` a voice stays `voice_N` (heard, never seen). With a voicebank, a voice's
+cosine similarity to an enrolled person, where it reaches `min_voice_similarity`, is evidence too (the larger of the
+two scores counts), so an enrolled voice is named even when its owner is never on screen.
 
 speaking_s: seconds of speech of the person's voices, on or off screen; overlap_s: of those, seconds the person is
 also on screen; offscreen_speaking_s = speaking_s − overlap_s.
@@ -23,6 +25,7 @@ from screenalytics.tasks.appearance import assign_segments
 from screenalytics.tasks.schemas import Intervals, VoiceLinks, Words
 from screenalytics.tasks.screentime import NOT_COUNTED, merge_intervals
 from screenalytics.tasks.settings import FusionConfig
+from screenalytics.tasks.voicebank import no_similarity
 
 MOUTH_SCALE = 0.25
 
@@ -73,12 +76,22 @@ def evidence(samples: pd.DataFrame, turns: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["speaker", "person_id", "cooccurrence", "mouth_lift", "score"])
 
 
-def link_voices(samples: pd.DataFrame, turns: pd.DataFrame, cfg: FusionConfig, *, ep_id: str) -> pd.DataFrame:
-    """`VoiceLinks`: every voice with the person it belongs to (or itself, `voice_N`) and the evidence."""
+def link_voices(samples: pd.DataFrame, turns: pd.DataFrame, cfg: FusionConfig, *, ep_id: str,
+                similarity: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`VoiceLinks`: every voice with the person it belongs to (or itself, `voice_N`) and the evidence.
+    `similarity` (speaker, person_id, similarity: the voicebank's) adds, where it reaches `min_voice_similarity`,
+    the similarity as evidence for that person, who need not be on screen."""
     voices = sorted(turns["speaker"].unique())
     table = evidence(samples, turns)
     table = table[table["cooccurrence"] >= cfg.min_cooccurrence]
-    links = {v: (v, np.nan, np.nan, 0.0) for v in voices}
+    heard = similarity if similarity is not None else no_similarity()
+    heard = heard[heard["speaker"].isin(voices)].rename(columns={"similarity": "voice_similarity"})
+    table = table.merge(heard, on=["speaker", "person_id"], how="outer")
+    table[["score", "voice_similarity"]] = table[["score", "voice_similarity"]].astype(float)
+    sounds_like = table["voice_similarity"].where(table["voice_similarity"] >= cfg.min_voice_similarity, 0.0)
+    table["score"] = np.maximum(table["score"].fillna(0.0), sounds_like.fillna(0.0))
+    table = table[table["score"] > 0]
+    links = {v: (v, np.nan, np.nan, np.nan, 0.0) for v in voices}
     if not table.empty:
         grid = table.pivot(index="speaker", columns="person_id", values="score").fillna(0.0)
         for r, c in zip(*linear_sum_assignment(-grid.to_numpy()), strict=True):
@@ -88,19 +101,20 @@ def link_voices(samples: pd.DataFrame, turns: pd.DataFrame, cfg: FusionConfig, *
             if links[voice][0] == voice and voice in grid.index:
                 best = grid.loc[voice].idxmax()
                 link = _link(table, voice, best, cfg)
-                if best in taken and link[0] != voice and link[2] >= cfg.min_mouth_lift:
+                strong = link[2] >= cfg.min_mouth_lift or link[3] >= cfg.min_voice_similarity
+                if best in taken and link[0] != voice and strong:
                     links[voice] = link
     rows = [(ep_id, v, *links[v]) for v in voices]
     return VoiceLinks.validate(pd.DataFrame(rows, columns=["ep_id", "speaker", "person_id", "cooccurrence",
-                                                           "mouth_lift", "confidence"]))
+                                                           "mouth_lift", "voice_similarity", "confidence"]))
 
 
 def _link(table: pd.DataFrame, voice: str, person: str, cfg: FusionConfig) -> tuple:
     row = table[(table["speaker"] == voice) & (table["person_id"] == person)]
     if row.empty or row["score"].iloc[0] < cfg.min_confidence:
-        return (voice, np.nan, np.nan, 0.0)
+        return (voice, np.nan, np.nan, np.nan, 0.0)
     r = row.iloc[0]
-    return (person, r["cooccurrence"], r["mouth_lift"], float(r["score"]))
+    return (person, r["cooccurrence"], r["mouth_lift"], r["voice_similarity"], float(r["score"]))
 
 
 def speaking_intervals(turns: pd.DataFrame, links: pd.DataFrame, visual: pd.DataFrame, *, ep_id: str,

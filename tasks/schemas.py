@@ -178,15 +178,27 @@ class Voices(_Strict):
 
 
 class VoiceLinks(_Strict):
-    """Each voice's owner: a person_id on screen, or the voice itself (`voice_N`) when no face fits; with the
-    evidence (co-occurrence share, mouth lift) and the confidence (0 when unlinked)."""
+    """Each voice's owner: a person_id (on screen, or enrolled in the voicebank), or the voice itself (`voice_N`)
+    when nobody fits; with the evidence (co-occurrence share, mouth lift, voicebank similarity) and the confidence
+    (0 when unlinked)."""
 
     ep_id: Series[str]
     speaker: Series[str] = pa.Field(unique=True)
     person_id: Series[str]
     cooccurrence: Series[float] = pa.Field(nullable=True)
     mouth_lift: Series[float] = pa.Field(nullable=True)
+    voice_similarity: Series[float] = pa.Field(nullable=True)
     confidence: Series[float] = pa.Field(ge=0, le=1)
+
+
+class VoicebankEntries(_Strict):
+    """One row per enrolled person of the voicebank: the recordings, the seconds of speech heard in them, and the
+    unit-length mean speaker embedding of that speech."""
+
+    person_id: Series[str] = pa.Field(unique=True)
+    files: Series[object]
+    speech_s: Series[float] = pa.Field(gt=0)
+    vector: Series[object]
 
 
 class FacebankEntries(_Strict):

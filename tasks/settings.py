@@ -198,6 +198,10 @@ class FusionConfig(StageConfig):
     min_mouth_lift: float = Field(0.3, description="A second voice joins a person who already has one only if "
                                   "their mouth moves this much more (relative) while it speaks than otherwise.")
     min_confidence: float = Field(0.3, ge=0, le=1, description="Below this a voice stays `voice_N`.")
+    min_voice_similarity: float = Field(0.5, ge=-1, le=1, description="With a voicebank: a voice sounds like an "
+                                        "enrolled person at this cosine similarity or more (ECAPA: same speaker "
+                                        "0.74-0.89, others <= 0.25 on AMI); that similarity is then its evidence for "
+                                        "the person, on screen or not.")
     mouth_px: int = Field(32, ge=8, description="Side of the landmark-aligned mouth patch compared between samples.")
 
 

@@ -262,6 +262,22 @@ def diarize_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: 
                                                 "speech_s": voices["speech_s"].round(3).tolist()}
 
 
+@stage_task("voicebank", "screenalytics.tasks.voicebank", "screenalytics.tasks.speakers", "screenalytics.tasks.vad")
+def voicebank_task(ctx: RunContext, source: Ref, cfg: Any, models: dict[str, Ref]) -> tuple[dict, dict]:
+    from screenalytics.tasks.models.registry import providers
+    from screenalytics.tasks.progress import progress
+    from screenalytics.tasks.speakers import EMBEDDERS
+    from screenalytics.tasks.voicebank import enrol, enrolment_files
+
+    folder = Path(storage.local_path(source.url) or source.url)
+    encoder = EMBEDDERS[cfg.embedder][1](Path(local_input(models["speaker_embedder"].url)), providers(),
+                                         threads=cfg.threads)
+    with progress("voicebank", sum(len(f) for f in enrolment_files(folder).values())) as advance:
+        bank = enrol(folder, encoder.embed, Path(local_input(models["vad"].url)), cfg.piece_s, progress=advance)
+    return {"voicebank": bank}, {"people": bank["person_id"].tolist(),
+                                 "speech_s": bank["speech_s"].round(2).tolist()}
+
+
 @stage_task("transcribe")
 def transcript_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: Any) -> tuple[dict, dict]:
     from screenalytics.tasks.progress import progress
@@ -294,10 +310,12 @@ def mouth_task(ctx: RunContext, track: StageOutput, detect: StageOutput, patch_p
 @stage_task("fusion", "screenalytics.tasks.screentime", "screenalytics.tasks.report")
 def fusion_task(ctx: RunContext, screentime: StageOutput, match: StageOutput, track: StageOutput,
                 detect: StageOutput, mouth: StageOutput, speakers: StageOutput | None,
-                transcript: StageOutput | None, probe: StageOutput, cfg: Any) -> tuple[dict, dict]:
+                transcript: StageOutput | None, voicebank: StageOutput | None, probe: StageOutput, cfg: Any,
+                ) -> tuple[dict, dict]:
     from screenalytics.tasks.fusion import face_samples, label_words, link_voices, speaking_intervals
     from screenalytics.tasks.report import timeline_png
     from screenalytics.tasks.screentime import screen_time
+    from screenalytics.tasks.voicebank import voice_similarity
 
     visual, identities = screentime.table("intervals"), match.table("identities")
     outputs: dict[str, Any] = {}
@@ -305,7 +323,9 @@ def fusion_task(ctx: RunContext, screentime: StageOutput, match: StageOutput, tr
     if speakers is not None:
         turns = speakers.table("turns")
         samples = face_samples(track.table("tracks"), detect.table("detections"), mouth.table("mouth"), identities)
-        links = link_voices(samples, turns, cfg, ep_id=ctx.ep_id)
+        heard = (voice_similarity(speakers.table("voices"), voicebank.table("voicebank"))
+                 if voicebank is not None else None)
+        links = link_voices(samples, turns, cfg, ep_id=ctx.ep_id, similarity=heard)
         intervals = pd.concat([visual, speaking_intervals(turns, links, visual, ep_id=ctx.ep_id)],
                               ignore_index=True)
         outputs["voice_links"] = links

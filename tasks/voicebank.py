@@ -1,0 +1,82 @@
+"""Voicebank: enrolment recordings of known cast members, one speaker embedding each, matched to the episode's
+voices so that a voice can be named by how it sounds (a narrator never on screen, one voice over two faces).
+
+Layout, like the facebank's: `<voicebank>/<person_id>/<any audio or video files>`. Each file's speech (Silero) is
+cut into `piece_s` pieces and embedded with the diarization embedder; a person's vector is the unit-length mean."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import normalize
+
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.models.segmentation import SAMPLE_RATE
+from screenalytics.tasks.schemas import VoicebankEntries
+from screenalytics.tasks.settings import VadConfig
+
+MIN_SPEECH_S = 1.0
+
+
+def enrolment_files(folder: Path) -> dict[str, list[Path]]:
+    """person_id → their files (sorted); a clear error for an empty voicebank or person folder."""
+    people = {d.name: sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+              for d in sorted(folder.iterdir()) if d.is_dir()}
+    if not people:
+        raise InputError(f"Voicebank {folder}: no person folders (make one sub-folder per person_id holding "
+                         "recordings of them talking).")
+    for person, files in people.items():
+        if not files:
+            raise InputError(f"Voicebank {folder / person}: no recordings (add audio or video of {person} talking).")
+    return people
+
+
+def speech_pieces(wav: np.ndarray, speech: np.ndarray, piece_s: float) -> list[np.ndarray]:
+    """The speech segments ([N, 2] seconds) of a waveform cut into pieces of about `piece_s`."""
+    out = []
+    for start, end in speech:
+        edges = np.linspace(start, end, max(1, int(round((end - start) / piece_s))) + 1)
+        out += [wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return out
+
+
+def enrol(folder: Path, embed: Callable[[list[np.ndarray]], np.ndarray], vad_path: Path, piece_s: float,
+          progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """`VoicebankEntries`: one row per person with their files, seconds of speech heard and unit vector."""
+    from screenalytics.tasks.speakers import load_wav_path
+    from screenalytics.tasks.vad import detect_speech
+
+    rows = []
+    for person, files in enrolment_files(folder).items():
+        pieces, heard = [], 0.0
+        for file in files:
+            wav, _ = load_wav_path(file)
+            speech = detect_speech(wav, VadConfig(), vad_path)
+            heard += float((speech[:, 1] - speech[:, 0]).sum())
+            pieces += speech_pieces(wav, speech, piece_s)
+            if progress is not None:
+                progress(1)
+        if heard < MIN_SPEECH_S:
+            raise InputError(f"Voicebank {folder / person}: {heard:.1f} s of speech heard in {len(files)} file(s); "
+                             f"enrol at least {MIN_SPEECH_S:.0f} s (better 10 s or more) of {person} talking.")
+        vector = normalize(embed(pieces).mean(axis=0, keepdims=True))[0]
+        rows.append((person, [f.name for f in files], heard, vector.astype(np.float32)))
+    return VoicebankEntries.validate(pd.DataFrame(rows, columns=["person_id", "files", "speech_s", "vector"]))
+
+
+def no_similarity() -> pd.DataFrame:
+    """The similarity table without rows (no voicebank, or no voices)."""
+    return pd.DataFrame({"speaker": pd.Series(dtype=object), "person_id": pd.Series(dtype=object),
+                         "similarity": pd.Series(dtype=float)})
+
+
+def voice_similarity(voices: pd.DataFrame, bank: pd.DataFrame) -> pd.DataFrame:
+    """Cosine similarity of every (voice, enrolled person): speaker, person_id, similarity."""
+    if voices.empty or bank.empty:
+        return no_similarity()
+    sims = np.stack(voices["vector"].to_numpy()) @ np.stack(bank["vector"].to_numpy()).T
+    return pd.DataFrame({"speaker": np.repeat(voices["speaker"].to_numpy(), len(bank)),
+                         "person_id": np.tile(bank["person_id"].to_numpy(), len(voices)),
+                         "similarity": sims.reshape(-1).astype(float)})
