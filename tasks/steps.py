@@ -262,7 +262,7 @@ def diarize_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: 
                                                 "speech_s": voices["speech_s"].round(3).tolist()}
 
 
-@stage_task("voicebank", "screenalytics.tasks.voicebank", "screenalytics.tasks.speakers", "screenalytics.tasks.vad")
+@stage_task("voicebank", "screenalytics.tasks.speakers", "screenalytics.tasks.vad")
 def voicebank_task(ctx: RunContext, source: Ref, cfg: Any, models: dict[str, Ref]) -> tuple[dict, dict]:
     from screenalytics.tasks.models.registry import providers
     from screenalytics.tasks.progress import progress
@@ -307,7 +307,7 @@ def mouth_task(ctx: RunContext, track: StageOutput, detect: StageOutput, patch_p
     return {"mouth": table}, {"readable": int(table["activity"].notna().sum())}
 
 
-@stage_task("fusion", "screenalytics.tasks.screentime", "screenalytics.tasks.report")
+@stage_task("fusion", "screenalytics.tasks.screentime", "screenalytics.tasks.report", "screenalytics.tasks.voicebank")
 def fusion_task(ctx: RunContext, screentime: StageOutput, match: StageOutput, track: StageOutput,
                 detect: StageOutput, mouth: StageOutput, speakers: StageOutput | None,
                 transcript: StageOutput | None, voicebank: StageOutput | None, probe: StageOutput, cfg: Any,
