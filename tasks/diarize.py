@@ -334,19 +334,28 @@ def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
     return table, centroids
 
 
+def speech_windows(speech: np.ndarray, piece_s: float) -> np.ndarray:
+    """Speech segments (seconds, [N, 2]) cut into windows of about `piece_s`: [M, 2] seconds."""
+    windows = []
+    for start, end in speech:
+        edges = np.linspace(start, end, max(1, int(round((end - start) / piece_s))) + 1)
+        windows += list(zip(edges[:-1], edges[1:], strict=True))
+    return np.array(windows, float).reshape(-1, 2)
+
+
+def cut(wav: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
+    """The samples of each [start_s, end_s] row of `bounds`."""
+    return [wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in bounds]
+
+
 def diarize_speech(wav: np.ndarray, speech: np.ndarray, embed: Callable[[list[np.ndarray]], np.ndarray],
                    p: DiarizeConfig) -> tuple[pd.DataFrame, np.ndarray]:
     """The fast backend: voice-activity segments (seconds, [N, 2]) cut into `piece_s` windows, embedded and
     clustered; one speaker at a time (overlap is not found)."""
-    windows = []
-    for start, end in speech:
-        n = max(1, int(round((end - start) / p.piece_s)))
-        edges = np.linspace(start, end, n + 1)
-        windows += list(zip(edges[:-1], edges[1:], strict=True))
-    if not windows:
+    bounds = speech_windows(speech, p.piece_s)
+    if not len(bounds):
         return no_turns()
-    bounds = np.array(windows)
-    vectors = embed([wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in bounds])
+    vectors = embed(cut(wav, bounds))
     labels = cluster_pieces(vectors, p)
     labels = absorb_small(labels, vectors, bounds[:, 1] - bounds[:, 0], p.min_speaker_s)
     merged = merge_turns(pd.DataFrame({"start_s": bounds[:, 0], "end_s": bounds[:, 1], "speaker": labels}), p)

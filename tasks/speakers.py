@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.diarize import diarize, diarize_speech, no_turns, trim_ends, unit_centroids
+from screenalytics.tasks.diarize import cut, diarize, diarize_speech, no_turns, trim_ends, unit_centroids
 from screenalytics.tasks.models.ecapa import EcapaEncoder
 from screenalytics.tasks.models.registry import ECAPA, VOICE_ENCODER, providers, segmentation_path, silero_path
 from screenalytics.tasks.models.segmentation import SAMPLE_RATE, SegmentationModel
@@ -49,7 +49,7 @@ def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, mo
     from screenalytics.tasks.models.pyannote_pipeline import load_pipeline, pyannote_turns
 
     table = pyannote_turns(load_pipeline(cfg.pyannote_dir), wav, SAMPLE_RATE, cfg.num_speakers)
-    clips = [wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in table[["start_s", "end_s"]].to_numpy()]
+    clips = cut(wav, table[["start_s", "end_s"]].to_numpy())
     vectors = encoder.embed(clips) if clips else np.zeros((0, 0), np.float32)
     labels = table["speaker"].to_numpy()
     return table, unit_centroids(vectors, labels) if len(labels) else vectors

@@ -272,8 +272,9 @@ def voicebank_task(ctx: RunContext, source: Ref, cfg: Any, models: dict[str, Ref
     folder = Path(storage.local_path(source.url) or source.url)
     encoder = EMBEDDERS[cfg.embedder][1](Path(local_input(models["speaker_embedder"].url)), providers(),
                                          threads=cfg.threads)
-    with progress("voicebank", sum(len(f) for f in enrolment_files(folder).values())) as advance:
-        bank = enrol(folder, encoder.embed, Path(local_input(models["vad"].url)), cfg.piece_s, progress=advance)
+    people = enrolment_files(folder)
+    with progress("voicebank", sum(len(f) for f in people.values())) as advance:
+        bank = enrol(people, encoder.embed, Path(local_input(models["vad"].url)), cfg.piece_s, progress=advance)
     return {"voicebank": bank}, {"people": bank["person_id"].tolist(),
                                  "speech_s": bank["speech_s"].round(2).tolist()}
 

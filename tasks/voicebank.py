@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import normalize
 
+from screenalytics.tasks.diarize import cut, speech_windows
 from screenalytics.tasks.errors import InputError
-from screenalytics.tasks.models.segmentation import SAMPLE_RATE
 from screenalytics.tasks.schemas import VoicebankEntries
 from screenalytics.tasks.settings import VadConfig
 
@@ -33,33 +33,25 @@ def enrolment_files(folder: Path) -> dict[str, list[Path]]:
     return people
 
 
-def speech_pieces(wav: np.ndarray, speech: np.ndarray, piece_s: float) -> list[np.ndarray]:
-    """The speech segments ([N, 2] seconds) of a waveform cut into pieces of about `piece_s`."""
-    out = []
-    for start, end in speech:
-        edges = np.linspace(start, end, max(1, int(round((end - start) / piece_s))) + 1)
-        out += [wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    return out
-
-
-def enrol(folder: Path, embed: Callable[[list[np.ndarray]], np.ndarray], vad_path: Path, piece_s: float,
-          progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """`VoicebankEntries`: one row per person with their files, seconds of speech heard and unit vector."""
+def enrol(people: dict[str, list[Path]], embed: Callable[[list[np.ndarray]], np.ndarray], vad_path: Path,
+          piece_s: float, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """`VoicebankEntries` from `enrolment_files`: one row per person with their files, seconds of speech heard and
+    unit vector."""
     from screenalytics.tasks.speakers import load_wav_path
     from screenalytics.tasks.vad import detect_speech
 
     rows = []
-    for person, files in enrolment_files(folder).items():
+    for person, files in people.items():
         pieces, heard = [], 0.0
         for file in files:
             wav, _ = load_wav_path(file)
             speech = detect_speech(wav, VadConfig(), vad_path)
             heard += float((speech[:, 1] - speech[:, 0]).sum())
-            pieces += speech_pieces(wav, speech, piece_s)
+            pieces += cut(wav, speech_windows(speech, piece_s))
             if progress is not None:
                 progress(1)
         if heard < MIN_SPEECH_S:
-            raise InputError(f"Voicebank {folder / person}: {heard:.1f} s of speech heard in {len(files)} file(s); "
+            raise InputError(f"Voicebank {files[0].parent}: {heard:.1f} s of speech heard in {len(files)} file(s); "
                              f"enrol at least {MIN_SPEECH_S:.0f} s (better 10 s or more) of {person} talking.")
         vector = normalize(embed(pieces).mean(axis=0, keepdims=True))[0]
         rows.append((person, [f.name for f in files], heard, vector.astype(np.float32)))

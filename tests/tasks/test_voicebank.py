@@ -35,14 +35,15 @@ def test_voices_of_one_meeting_are_named_from_another(tmp_path, settings, ecapa)
     from screenalytics.tasks.models.registry import silero_path
     from screenalytics.tasks.speakers import load_wav_path, speaker_turns, turn_tables
     from screenalytics.tasks.vad import detect_speech
-    from screenalytics.tasks.voicebank import enrol, voice_similarity
+    from screenalytics.tasks.voicebank import enrol, enrolment_files, voice_similarity
 
     ref = read_rttm(AMI / "debug.development.rttm")
     wav, _ = load_wav_path(AMI / "dev00.wav")
     for speaker, turns in ref[ref["file"] == "dev00"].groupby("speaker"):
         for i, (a, b) in enumerate(turns[["start_s", "end_s"]].to_numpy()):
             write_wav(tmp_path / "bank" / speaker / f"dev00_{i}.wav", wav[int(a * 16000):int(b * 16000)])
-    bank = enrol(tmp_path / "bank", ecapa.embed, silero_path(settings.model_dir), settings.diarize.piece_s)
+    bank = enrol(enrolment_files(tmp_path / "bank"), ecapa.embed, silero_path(settings.model_dir),
+                 settings.diarize.piece_s)
     assert sorted(bank["person_id"]) == ["MEE009", "MEE012"]
     assert np.allclose([np.linalg.norm(v) for v in bank["vector"]], 1, atol=1e-5)
 
@@ -90,10 +91,10 @@ def test_a_narrator_heard_over_someone_elses_shots_is_named_by_the_voicebank():
 
 def test_bad_voicebanks_get_clear_errors(tmp_path, settings, ecapa):
     from screenalytics.tasks.models.registry import silero_path
-    from screenalytics.tasks.voicebank import enrol
+    from screenalytics.tasks.voicebank import enrol, enrolment_files
 
     def run(folder):
-        return enrol(folder, ecapa.embed, silero_path(settings.model_dir), 1.5)
+        return enrol(enrolment_files(folder), ecapa.embed, silero_path(settings.model_dir), 1.5)
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no person folders"):
