@@ -185,10 +185,17 @@ class DiarizeConfig(StageConfig):
 
 
 class TranscriptConfig(StageConfig):
-    enabled: bool = Field(True, description="Transcribe speech (faster-whisper) with word timestamps.")
+    enabled: bool = Field(True, description="Transcribe speech with word timestamps.")
+    backend: Literal["faster-whisper", "whisperx"] = Field(
+        "faster-whisper", description="`faster-whisper` (default: Whisper's own word timestamps, only the speech "
+        "regions decoded) or `whisperx` (batched decoding, then wav2vec2 forced alignment; its own environment: "
+        "docs/models.md).")
     model: str | None = Field(None, description="CTranslate2 Whisper folder (default: the packaged tiny.en).")
+    align_model: str | None = Field(None, description="backend=whisperx: local wav2vec2 CTC folder for word "
+                                    "alignment in the spoken language.")
     language: str | None = Field("en", description="Spoken language code (None: detect).")
     beam_size: int = Field(1, ge=1, description="Beam width (1 = greedy, fastest).")
+    batch_size: int = Field(8, ge=1, description="backend=whisperx: speech chunks decoded per batch.")
     threads: int = Field(2, ge=1, description="CPU threads for CTranslate2.")
 
 

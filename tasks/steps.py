@@ -279,7 +279,7 @@ def voicebank_task(ctx: RunContext, source: Ref, cfg: Any, models: dict[str, Ref
                                  "speech_s": bank["speech_s"].round(2).tolist()}
 
 
-@stage_task("transcribe")
+@stage_task("transcribe", "screenalytics.tasks.models.whisperx_backend")
 def transcript_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cfg: Any) -> tuple[dict, dict]:
     from screenalytics.tasks.progress import progress
     from screenalytics.tasks.transcribe import transcribe
@@ -289,7 +289,8 @@ def transcript_task(ctx: RunContext, audio: StageOutput, speech: StageOutput, cf
     with progress("transcript (s)", int(track.duration_s)) as advance:
         words = transcribe(track.samples, track.sample_rate, model=cfg.model, language=cfg.language,
                            beam_size=cfg.beam_size, threads=cfg.threads, offset_s=track.start_s, speech=regions,
-                           ep_id=ctx.ep_id, progress=advance)
+                           ep_id=ctx.ep_id, progress=advance, backend=cfg.backend, align_model=cfg.align_model,
+                           batch_size=cfg.batch_size)
     return {"words": words}, {"n_words": len(words)}
 
 

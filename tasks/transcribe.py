@@ -53,10 +53,12 @@ def _clips(speech: list[tuple[float, float]], offset_s: float, duration_s: float
 def transcribe(samples: np.ndarray, sample_rate: int, *, model: str | None = None, language: str | None = "en",
                beam_size: int = 1, threads: int = 2, offset_s: float = 0.0,
                speech: list[tuple[float, float]] | None = None, ep_id: str = "",
-               progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+               progress: Callable[[int], None] | None = None, backend: str = "faster-whisper",
+               align_model: str | None = None, batch_size: int = 8) -> pd.DataFrame:
     """One row per word (`Words`; punctuation-only tokens dropped). `samples`: int16 mono at 16 kHz whose first
-    sample plays at `offset_s`; `speech`: (start, end) regions on the output's timeline (None: the whole track);
-    `progress` is told the seconds of track decoded so far, as they pass."""
+    sample plays at `offset_s`; `speech`: (start, end) regions on the output's timeline (None: the whole track; the
+    whisperx backend finds its own over the whole track when there are any); `progress` is told the seconds of
+    track decoded, as they pass."""
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"transcribe needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
     if samples.dtype != np.int16 or samples.ndim != 1:
@@ -66,6 +68,9 @@ def transcribe(samples: np.ndarray, sample_rate: int, *, model: str | None = Non
     clips = _clips([(offset_s, offset_s + duration_s)] if speech is None else speech, offset_s, duration_s)
     if not clips:  # faster-whisper would decode the whole track for an empty clip list
         return Words.validate(pd.DataFrame(columns=COLUMNS))
+    if backend == "whisperx":
+        return _whisperx(samples, path, align_model=align_model, language=language, beam_size=beam_size,
+                         batch_size=batch_size, threads=threads, offset_s=offset_s, ep_id=ep_id, progress=progress)
     whisper = load_whisper(path, threads)
     segments, _ = whisper.transcribe(samples.astype(np.float32) / 32768.0, language=language, beam_size=beam_size,
                                      word_timestamps=True, vad_filter=False, clip_timestamps=clips)
@@ -77,6 +82,24 @@ def transcribe(samples: np.ndarray, sample_rate: int, *, model: str | None = Non
             progress(int(segment.end) - done)
             done = int(segment.end)
     return Words.validate(pd.DataFrame(rows, columns=COLUMNS))
+
+
+def _whisperx(samples: np.ndarray, path: str, *, ep_id: str, progress: Callable[[int], None] | None,
+              **options) -> pd.DataFrame:
+    """The whisperx backend's words as `Words` (its percentage progress turned into seconds)."""
+    from screenalytics.tasks.models.whisperx_backend import whisperx_words
+
+    duration_s, done = len(samples) / SAMPLE_RATE, [0]
+
+    def advance(percent: float) -> None:
+        seconds = int(duration_s * percent / 100)
+        if progress is not None:
+            progress(seconds - done[0])
+        done[0] = seconds
+
+    table = whisperx_words(samples.astype(np.float32) / 32768.0, model_path=path, progress=advance, **options)
+    table = table[table["word"].str.contains(r"\w", regex=True)]
+    return Words.validate(table.assign(ep_id=ep_id, speaker=None)[COLUMNS].reset_index(drop=True))
 
 
 def _words(text: str) -> list[str]:

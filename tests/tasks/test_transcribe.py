@@ -122,3 +122,42 @@ def test_word_error_rate(ref, hyp, expected):
 def test_word_error_rate_needs_reference_words():
     with pytest.raises(ValueError):
         word_error_rate(" ,. ", "hello")
+
+
+def test_whisperx_backend_checks_its_folders_before_loading(tmp_path, monkeypatch):
+    """The whisperx backend (an extra in its own environment; not installed here) names what is missing."""
+    import sys
+
+    from screenalytics.tasks.models.registry import MissingModelError
+    from screenalytics.tasks.models.whisperx_backend import TORCHAUDIO_EN, align_source
+
+    speech = load("jfk.flac", "mix")
+    with pytest.raises(MissingModelError, match="align_model"):
+        transcribe(speech, RATE, backend="whisperx")
+    with pytest.raises(MissingModelError, match="neither"):
+        transcribe(speech, RATE, backend="whisperx", align_model=str(tmp_path))
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text("{}")
+    (tmp_path / TORCHAUDIO_EN).write_bytes(b"")
+    assert align_source(str(tmp_path / "hf")) == {"model_name": str(tmp_path / "hf"), "model_cache_only": True}
+    assert align_source(str(tmp_path)) == {"model_dir": str(tmp_path)}
+    monkeypatch.setitem(sys.modules, "whisperx", None)  # as on a machine without the extra
+    with pytest.raises(MissingModelError, match=r"screenalytics\[whisperx\]"):
+        transcribe(speech, RATE, backend="whisperx", align_model=str(tmp_path))
+
+
+def test_whisperx_aligned_segments_become_words_on_the_timeline():
+    """whisperx's aligned output (its documented segment/word dicts): times shifted by the offset; a word the
+    aligner could not place (digits) spans the gap between its neighbours with probability 0."""
+    from screenalytics.tasks.models.whisperx_backend import words_table
+
+    segments = [{"start": 0.5, "end": 2.0, "words": [{"word": "In", "start": 0.5, "end": 0.6, "score": 0.9},
+                                                      {"word": "1961", "start": None},
+                                                      {"word": "Kennedy", "start": 1.2, "end": 2.0, "score": 0.8}]},
+                {"start": 3.0, "end": 3.4, "words": [{"word": "asked", "start": 3.0, "end": 3.4, "score": 0.7}]}]
+    table = words_table(segments, offset_s=10.0)
+    assert table["word"].tolist() == ["In", "1961", "Kennedy", "asked"]
+    assert table["segment"].tolist() == [0, 0, 0, 1]
+    assert np.allclose(table["start_s"], [10.5, 10.6, 11.2, 13.0])
+    assert np.allclose(table["end_s"], [10.6, 11.2, 12.0, 13.4])
+    assert np.allclose(table["probability"], [0.9, 0.0, 0.8, 0.7])
