@@ -105,13 +105,19 @@ def publish(
     models: dict[str, Any],
     notes: list[str],
 ) -> dict[str, Any]:
-    """Copy the stable tables to the episode folder (the output contract) and write the run manifest."""
+    """Copy the stable tables to the episode folder (the output contract) and write the run manifest. A table an
+    earlier run published but this run did not produce (the transcript turned off, say) is removed, so the folder
+    always matches its manifest."""
+    removed = []
     for stage, items in PUBLISHED.items():
-        for name, target in items if stage in outputs else []:
-            if name not in outputs[stage].files:
-                continue
-            data = storage.read_bytes(outputs[stage].url(name))
-            storage.write_bytes(storage.join(ctx.episode_url, target), data)
+        for name, target in items:
+            url = storage.join(ctx.episode_url, target)
+            if stage in outputs and name in outputs[stage].files:
+                storage.write_bytes(url, storage.read_bytes(outputs[stage].url(name)))
+            elif storage.remove(url):
+                removed.append(target)
+    if removed:
+        notes = [*notes, f"removed {', '.join(removed)} of an earlier run: this run did not produce them"]
     screentime = outputs["fusion"].table("screentime")
     storage.write_bytes(storage.join(ctx.episode_url, "screentime.csv"), screentime.to_csv(index=False).encode())
     info = outputs["screentime"].info

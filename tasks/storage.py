@@ -53,6 +53,15 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+def remove(url: str) -> bool:
+    """Delete the file at `url` if it is there; True when one was deleted."""
+    fs, path = fs_for(url)
+    if not fs.exists(path):
+        return False
+    fs.rm(path)
+    return True
+
+
 def write_bytes(url: str, data: bytes) -> None:
     """Write `data` to `url` atomically."""
     fs, path = fs_for(url)

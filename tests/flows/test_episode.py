@@ -91,6 +91,18 @@ def test_audio_setting_change_reruns_audio_and_fusion_only(grid_run, grid_episod
     assert (table["speaking_s"] > 0).sum() == 1, "one voice: one person speaks"
 
 
+def test_a_table_this_run_did_not_produce_is_removed_not_left_stale(grid_run, grid_episode):
+    root, _, _ = grid_run
+    folder = root / "episodes" / "grid"
+    assert (folder / "transcript.parquet").exists()
+    rerun = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
+                    root=str(root), overrides={"transcript.enabled": False})
+    assert "transcribe" not in rerun["stages"]
+    assert not (folder / "transcript.parquet").exists()
+    assert any("transcript.parquet" in warning for warning in rerun["warnings"])
+    assert (folder / "screentime.parquet").exists() and (folder / "speaker_turns.parquet").exists()
+
+
 def test_deleted_artifact_is_recomputed_not_trusted(grid_run, grid_episode):
     root, first, _ = grid_run
     shutil.rmtree(root / "episodes" / "grid" / "stages" / "track")
