@@ -5,9 +5,9 @@ in 5 s chunks slid over the track (hysteresis-binarised); local speakers of cons
 shared frames are stitched into fragments; each fragment's solo speech is cut into short pieces (at pauses and every
 `piece_s`: the model may keep two voices in one local speaker) that get speaker embeddings; average-linkage
 clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); in
-fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; chunk
-scores are averaged per voice on a global frame grid (Hamming-weighted), and each frame keeps as many voices as the
-chunks counted there (overlap).
+fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; local
+speakers heard at once in one chunk are kept as different voices; chunk scores are averaged per voice on a global
+frame grid (Hamming-weighted), and each frame keeps as many voices as the chunks counted there (overlap).
 The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
 from __future__ import annotations
 
@@ -242,6 +242,26 @@ def trim_ends(table: pd.DataFrame, speech: np.ndarray, max_s: float) -> pd.DataF
     return table.assign(end_s=new_end)
 
 
+def main_voices(frame_label: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Per fragment, the voice most of its frames carry (-1: none)."""
+    return np.array([np.bincount(labels[labels >= 0]).argmax() if (labels >= 0).any() else -1
+                     for _, labels in frame_label], int)
+
+
+def separate_co_active(speaker: dict[int, np.ndarray], main: dict[int, int]) -> None:
+    """Two local speakers of one chunk heard at the same frame are two voices: where both carry the same voice, the
+    one whose fragment is mostly another voice takes that voice there (in place). Both fragments mostly that voice
+    (the model split one voice in two) stay as they are."""
+    slots = sorted(speaker)
+    for i, a in enumerate(slots):
+        for b in slots[i + 1 :]:
+            same = (speaker[a] == speaker[b]) & (speaker[a] >= 0)
+            for k in (a, b):
+                move = same & (speaker[k] != main[k])
+                speaker[k][move] = main[k]
+                same &= ~move
+
+
 def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],
                 duration_s: float) -> np.ndarray:
     """Global binary activity [frames, speakers] on the FRAME_STEP_S grid: chunk scores averaged per speaker
@@ -254,6 +274,7 @@ def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tu
     score = np.zeros((total, max(n_speakers, 1)))
     count = np.zeros(total)
     cover = np.zeros(total)
+    main = main_voices(frame_label)
     for c, start in enumerate(local.starts):
         first = int(round(start / FRAME_STEP_S))
         rows = np.arange(first, min(first + n_frames, total))
@@ -262,12 +283,15 @@ def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tu
         cover[rows] += w
         count[rows] += local.active[c, :span].sum(axis=1) * w
         chunk_score = np.zeros((span, score.shape[1]))
+        speaker = {}
         for k in np.flatnonzero(fragment[c] >= 0):
             frames, labels = frame_label[fragment[c, k]]
             pos = np.clip(np.searchsorted(frames, rows), 0, max(len(frames) - 1, 0))
-            speaker = np.where(frames[pos] == rows, labels[pos], -1) if len(frames) else np.full(span, -1)
-            ok = speaker >= 0
-            idx = (np.flatnonzero(ok), speaker[ok])
+            speaker[k] = np.where(frames[pos] == rows, labels[pos], -1) if len(frames) else np.full(span, -1)
+        separate_co_active(speaker, {k: main[fragment[c, k]] for k in speaker})
+        for k, voice in speaker.items():
+            ok = voice >= 0
+            idx = (np.flatnonzero(ok), voice[ok])
             chunk_score[idx] = np.maximum(chunk_score[idx], local.soft[c, :span, k][ok])
         score[rows] += chunk_score * w[:, None]
     cover = np.maximum(cover, 1e-6)

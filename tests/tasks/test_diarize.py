@@ -50,8 +50,8 @@ def test_checkpoints_load_without_torch(settings):
 
 def test_der_on_ami_development_and_pyannote_sample(reference, hypothesis):
     """The issue's aims are DER <= 30% with overlap scored and <= 20% without (collar 0.25 s, the three files: 58 s of
-    scored speech). Measured: 9.1% (FA 0.4, miss 6.2, confusion 2.5) and 6.9%, most of the miss being overlapped
-    speech the segmentation model hears as one voice. Bars: 15% and 12%, the sample (4.8%) 10%."""
+    scored speech). Measured: 8.2% (FA 0.4, miss 5.9, confusion 2.0) and 6.3%, most of the miss being overlapped
+    speech the segmentation model hears as one voice. Bars: 15% and 12%, the sample (2.2%) 10%."""
     hyp, out = hypothesis
     uem = read_uem(AMI / "debug.development.uem")
     scored = der_table(reference, hyp, uem=uem).set_index("file")
@@ -67,7 +67,7 @@ def test_der_on_ami_development_and_pyannote_sample(reference, hypothesis):
 
 def test_speaking_time_per_speaker(reference, hypothesis):
     """Per reference speaker with >= 5 s, the speaking time of the hypothesis speakers mapped to them (optimal
-    mapping). Aim (issue): within 10%; measured: sample +5% / -5%, dev00 -18% / -3%, dev01 -21% / -8%: both
+    mapping). Aim (issue): within 10%; measured: sample +1% / +5%, dev00 -18% / -3%, dev01 -21% / -8%: both
     MEE009s lose the seconds where the other voice talks over them (the segmentation model, 2.x and 3.0 alike, hears
     one voice there) and reference edges at the noise floor.
     Bar: within 25% per speaker, and each file's total speech within 15% (measured -9%, -9%, 0%)."""
@@ -247,3 +247,62 @@ def test_turn_ends_trimmed_to_heard_speech():
     assert np.allclose(trimmed["end_s"], [2.1, 4.7, 8.0, 9.5])
     assert trimmed["start_s"].equals(turns["start_s"])
     assert trim_ends(turns, speech, 0.0)["end_s"].equals(turns["end_s"])
+
+
+def speech_spans(path, start_s: float, end_s: float, at_s: float) -> list[tuple[float, float]]:
+    """`speech_truth` speech of a source between start_s and end_s, placed at at_s."""
+    from screenalytics.speech_truth import source_speech
+
+    return [(max(a, start_s) - start_s + at_s, min(b, end_s) - start_s + at_s) for a, b in source_speech(path)
+            if min(b, end_s) > max(a, start_s)]
+
+
+def shared_s(one: list[tuple[float, float]], other: list[tuple[float, float]]) -> float:
+    return sum(max(0.0, min(b1, b2) - max(a1, a2)) for a1, b1 in one for a2, b2 in other)
+
+
+@pytest.mark.parametrize("together_at", [3.0, 4.0])
+def test_two_voices_at_once_are_both_heard(settings, together_at):
+    """Two people talking at once: JFK and a LibriSpeech reader (asr_clips, equal level) composed as A alone, B
+    alone, both for 3 s from `together_at` in their recordings, then A and B alone again (0.5 s pauses). Two voices,
+    each heard over >= 80% of the time both speak (truth: `speech_truth` on the sources). Measured 100% and 98-100%
+    at both positions; before co-active local speakers were kept apart, 54% at 4 s. Where the segmentation model
+    hears one voice (both from 5 s) the quieter voice is lost: docs/benchmarks.md."""
+    from scipy.optimize import linear_sum_assignment
+
+    from screenalytics.tasks.models.registry import silero_path
+    from screenalytics.tasks.speakers import load_wav_path, speaker_turns
+    from screenalytics.tasks.vad import detect_speech
+
+    sources = [SHARED / "asr_clips" / "jfk.flac", SHARED / "asr_clips" / "2412-153948-0000.flac"]
+    waves = [load_wav_path(path)[0] for path in sources]
+    waves = [0.05 * w / np.sqrt(np.mean(w**2)) for w in waves]
+    plan = [((0,), 0.0, together_at), ((1,), 0.0, together_at), ((0, 1), together_at, together_at + 3),
+            ((0,), together_at + 3, 11.0), ((1,), together_at + 3, 11.0)]
+    parts, truth, at = [], [[], []], 0.0
+    for who, start, end in plan:
+        part = np.zeros(int((end - start) * 16000), np.float32)
+        for i in who:
+            part += waves[i][int(start * 16000) : int(end * 16000)]
+            truth[i] += speech_spans(sources[i], start, end, at)
+        parts += [part, np.zeros(8000, np.float32)]
+        at += end - start + 0.5
+    wav = np.concatenate(parts)
+    speech = detect_speech(wav, settings.vad, silero_path(settings.model_dir))
+    turns, centroids = speaker_turns(wav, speech, settings.diarize, model_dir=settings.model_dir)
+    assert len(centroids) == 2
+    both = [(max(a1, a2), min(b1, b2)) for a1, b1 in truth[0] for a2, b2 in truth[1] if min(b1, b2) > max(a1, a2)]
+    heard = [list(zip(mine["start_s"], mine["end_s"])) for _, mine in turns.groupby("speaker")]
+    shared = np.array([[shared_s(mine, spans) for spans in truth] for mine in heard])
+    for voice, _ in zip(*linear_sum_assignment(-shared)):
+        assert shared_s(heard[voice], both) >= 0.8 * shared_s(both, both), (voice, shared_s(heard[voice], both))
+
+
+def test_co_active_local_speakers_are_kept_apart():
+    from screenalytics.tasks.diarize import separate_co_active
+
+    speaker = {0: np.array([0, 0, 0, 1, -1]), 1: np.array([0, 0, 1, 1, 0]), 2: np.array([1, 1, 1, 1, 1])}
+    separate_co_active(speaker, {0: 0, 1: 1, 2: 1})
+    assert speaker[0].tolist() == [0, 0, 0, 0, -1]  # mostly voice 0: takes it where slot 1 also holds voice 1
+    assert speaker[1].tolist() == [1, 1, 1, 1, 0]  # mostly voice 1: takes it where slot 0 also holds voice 0
+    assert speaker[2].tolist() == [1, 1, 1, 1, 1]  # slots 1 and 2 both mostly voice 1 (one voice split): kept
