@@ -388,7 +388,7 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
 
 
 def __getattr__(name: str) -> Any:  # plan builders live in compose_plans (no import cycle)
-    if name in {"sample_plan", "tv_hard_plan", "voices_plan", "build_sample", "extract_stills",
+    if name in {"sample_plan", "tv_hard_plan", "voices_plan", "narrator_plan", "build_sample", "extract_stills",
                 "check_source_window"}:
         from screenalytics import compose_plans
 

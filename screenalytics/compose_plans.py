@@ -143,6 +143,23 @@ def voices_plan(clips: dict[str, Path]) -> list[Shot]:
     return shots
 
 
+def narrator_plan(clips: dict[str, Path]) -> list[Shot]:
+    """Narrator plan (~22 s): 4 people each heard in two own-voice solo shots, and a fifth voice never on screen
+    heard over three of them (their faces shown, their own sound replaced) and over a faceless shot, as voice-over
+    narration over footage of the cast."""
+    p = _cast(clips, 5)[:5]
+
+    def narrated(face: int, start: float) -> Shot:
+        return Shot(1.4, [head(p[face][1], p[face][0], 0.0, 230, W / 2, H / 2)], voice=Source(p[4][1], start, p[4][0]))
+
+    shots = [_solo(p[0], 270), _solo(p[1], 270), narrated(0, 0.6), _solo(p[2], 230), narrated(1, 0.5),
+             _solo(p[3], 230), Shot(1.6, [], voice=Source(p[4][1], 0.5, p[4][0])),
+             _solo(p[0], 200, 810, start=0.2, dur=1.8), narrated(2, 0.7), _solo(p[1], 230, 500, start=0.2, dur=1.8),
+             _solo(p[2], 250, 700, start=0.2, dur=1.8), _solo(p[3], 200, start=0.2, dur=1.8)]
+    check_source_window(shots)
+    return shots
+
+
 def extract_stills(video_path: str | Path, out_dir: str | Path,
                    times_s: Sequence[float] = STILL_TIMES_S) -> list[Path]:
     """Write JPEG stills (quality 95) of the frames shown at ``times_s`` (source seconds)."""
@@ -164,7 +181,7 @@ def extract_stills(video_path: str | Path, out_dir: str | Path,
 
 
 def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
-                 kind: Literal["sample", "tv_hard", "voices"] = "sample",
+                 kind: Literal["sample", "tv_hard", "voices", "narrator"] = "sample",
                  crowd: str | Path | None = None) -> dict[str, Path]:
     """Compose a sample episode + truth + facebank into ``out_dir``; return their paths.
 
@@ -179,6 +196,8 @@ def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
         shots = tv_hard_plan(clips, Path(crowd) if crowd else None)
     elif kind == "voices":
         shots = voices_plan(clips)
+    elif kind == "narrator":
+        shots = narrator_plan(clips)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     out_dir.mkdir(parents=True, exist_ok=True)

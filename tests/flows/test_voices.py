@@ -159,3 +159,30 @@ def test_music_under_speech_leaves_the_voices_and_their_time(voices_run, setting
         print(f"music {music_db} dB: {people[p]} speaking {got:.2f} s (truth {true:.2f} s)")
         assert shared[v, p] >= 0.8 * shared[v].sum()
         assert music_db > -15 or abs(got - true) <= 0.5, (people[p], got, true)
+
+
+def test_narration_over_the_cast_is_nobody_s_speech(prefect_harness, tmp_path):
+    """Voice-over narration: a fifth voice, never on screen, heard over three cast faces (their own sound replaced)
+    and a faceless shot. It stays an unnamed `voice_N` heard off screen, and the cast shown under it get none of
+    its time: every cast member's speaking and overlap within 0.5 s of their own speech."""
+    from screenalytics.compose import build_sample
+
+    paths = build_sample(tmp_path / "narrator", kind="narrator", clips_dir=GRID)
+    truth = EpisodeTruth.from_json(paths["truth"])
+    episode(str(paths["episode"]), ep_id="narrator", facebank=str(paths["facebank"]), root=str(tmp_path / "root"))
+    folder = tmp_path / "root" / "episodes" / "narrator"
+    table = pd.read_parquet(folder / "screentime.parquet").set_index("person_id")
+    narrator = truth.voice["person"].value_counts().index[0]  # the one voice placed most often
+    cast = sorted(set(truth.visual["person"]))
+    assert narrator not in cast and narrator not in table.index
+    for person in cast:
+        spoken = seconds(spans_of(truth.speaking, person))
+        print(f"narrator episode: {person} speaking {table.loc[person, 'speaking_s']:.2f} s, overlap "
+              f"{table.loc[person, 'overlap_s']:.2f} s (truth {spoken:.2f} s)")
+        assert abs(table.loc[person, "speaking_s"] - spoken) <= 0.5, (person, table.loc[person, "speaking_s"], spoken)
+        assert abs(table.loc[person, "overlap_s"] - spoken) <= 0.5, (person, table.loc[person, "overlap_s"], spoken)
+    unnamed = table[table.index.str.startswith("voice_")]
+    narration = seconds(spans_of(truth.speaking, narrator))
+    print(f"narrator episode: {unnamed.index[0]} off screen {unnamed['offscreen_speaking_s'].iloc[0]:.2f} s "
+          f"(narration {narration:.2f} s)")
+    assert len(unnamed) == 1 and unnamed["offscreen_speaking_s"].iloc[0] >= 0.8 * narration
