@@ -265,8 +265,8 @@ def separate_co_active(speaker: dict[int, np.ndarray], main: dict[int, int]) -> 
 def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],
                 duration_s: float) -> np.ndarray:
     """Global binary activity [frames, speakers] on the FRAME_STEP_S grid: chunk scores averaged per speaker
-    (Hamming-weighted), and
-    at each frame the top-N speakers kept, N being the average count of active local speakers there."""
+    (Hamming-weighted, co-active local speakers kept apart), and at each frame the top-N speakers kept, N being the
+    average count of active local speakers there."""
     n_speakers = max((labels.max() + 1 for _, labels in frame_label if len(labels)), default=0)
     n_frames = local.soft.shape[1]
     weight = np.hamming(n_frames) + 1e-3  # chunk edges see half a context: trust them least (as pyannote does)

@@ -22,6 +22,7 @@ from screenalytics.tasks.schemas import Words
 SAMPLE_RATE = 16000
 PACKAGED_MODEL = "tiny.en"
 COLUMNS = ["ep_id", "start_s", "end_s", "word", "probability", "segment", "speaker"]
+WORD = r"\w"  # a token is kept as a word when it holds a letter or digit (punctuation-only tokens are dropped)
 
 
 def resolve_whisper_model(model: str | None) -> str:
@@ -77,7 +78,7 @@ def transcribe(samples: np.ndarray, sample_rate: int, *, model: str | None = Non
     rows, done = [], 0
     for i, segment in enumerate(segments):  # decoded lazily, segment by segment
         rows += [(ep_id, w.start + offset_s, w.end + offset_s, w.word.strip(), w.probability, i, None)
-                 for w in segment.words or [] if re.search(r"\w", w.word)]
+                 for w in segment.words or [] if re.search(WORD, w.word)]
         if progress is not None:
             progress(int(segment.end) - done)
             done = int(segment.end)
@@ -98,7 +99,7 @@ def _whisperx(samples: np.ndarray, path: str, *, ep_id: str, progress: Callable[
         done[0] = seconds
 
     table = whisperx_words(samples.astype(np.float32) / 32768.0, model_path=path, progress=advance, **options)
-    table = table[table["word"].str.contains(r"\w", regex=True)]
+    table = table[table["word"].str.contains(WORD, regex=True)]
     return Words.validate(table.assign(ep_id=ep_id, speaker=None)[COLUMNS].reset_index(drop=True))
 
 
