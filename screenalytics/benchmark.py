@@ -22,11 +22,11 @@ STAGES = ["probe", "shots", "detect", "track", "embed", "cluster", "facebank", "
 
 def run(clips: Path, crowd: Path | None, profile: str) -> None:
     # imported here, not at module level: embedding worker processes re-import this module and stay light
-    from screenalytics.compose import EpisodeTruth, build_sample
+    from screenalytics.composer import EpisodeTruth, build_sample
     from screenalytics.flows.episode import episode
     from screenalytics.tasks import storage
     from screenalytics.tasks.embed import embed_faces
-    from screenalytics.tasks.models.embedder import make_embedder
+    from screenalytics.tasks.models.loader import Models
     from screenalytics.tasks.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="sa-bench-"))
@@ -45,11 +45,13 @@ def run(clips: Path, crowd: Path | None, profile: str) -> None:
         chips_url = manifest["stages"]["detect"]["key"][:16]
         chips = storage.read_parquet(storage.join(detect_dir, "stages", "detect", chips_url, "chips.parquet"))
         settings = load_settings({"profile": profile})
-        embedder = make_embedder(settings.embed.backend, arcface_model=settings.embed.arcface_model, threads=1)
+        models = Models(settings.models.model_copy(update={"threads": 1}), settings.model_dir)
+        embedder = models.get("face_embedder")
         every = detections[["det_id", "t_s"]].assign(track_id=0, quality=1.0)
         started = time.perf_counter()
         embed_faces(every, detections, chips, embedder, ep_id=kind)
         naive_embed_s += time.perf_counter() - started
+        models.close()
     per_min = 60.0 / video_s
     pipeline = sum(totals[s] for s in STAGES if s != "facebank")
     naive = pipeline - totals["embed"] + naive_embed_s
@@ -65,14 +67,15 @@ def run(clips: Path, crowd: Path | None, profile: str) -> None:
 
 def run_audio(shared: Path, profile: str) -> None:
     """Real-time factor (compute seconds / audio seconds) of each audio stage on real recordings."""
-    from screenalytics.tasks.audio import extract_audio
-    from screenalytics.tasks.models.registry import silero_path
+    from screenalytics.tasks.audio_windows import detect_speech
+    from screenalytics.tasks.decoding import extract_audio
+    from screenalytics.tasks.diarize import speaker_turns
+    from screenalytics.tasks.models.loader import Models
     from screenalytics.tasks.settings import load_settings
-    from screenalytics.tasks.speakers import speaker_turns
     from screenalytics.tasks.transcribe import transcribe
-    from screenalytics.tasks.vad import detect_speech
 
     settings = load_settings({"profile": profile})
+    models = Models(settings.models, settings.model_dir)
     files = [*sorted((shared / "ami_pyannote_debug").glob("*.wav")), shared / "pyannote_sample_2spk" / "sample.wav"]
     seconds = {"audio": 0.0, "vad": 0.0, "diarize": 0.0, "transcribe": 0.0}
     total = 0.0
@@ -82,19 +85,19 @@ def run_audio(shared: Path, profile: str) -> None:
         seconds["audio"] += time.perf_counter() - started
         total += audio.duration_s
         started = time.perf_counter()
-        speech = detect_speech(audio.samples, settings.vad, silero_path(settings.model_dir))
+        speech = detect_speech(audio.samples, settings.vad, models.get("vad"))
         seconds["vad"] += time.perf_counter() - started
         started = time.perf_counter()
         speaker_turns(audio.samples.astype("float32") / 32768.0, speech, settings.diarize,
-                      model_dir=settings.model_dir)
+                      diarizer=settings.models.diarizer, models=models)
         seconds["diarize"] += time.perf_counter() - started
-        if settings.transcript.enabled:
+        if settings.transcribe.enabled:
             started = time.perf_counter()
-            transcribe(audio.samples, audio.sample_rate, model=settings.transcript.model,
-                       threads=settings.transcript.threads, speech=[tuple(r) for r in speech])
+            transcribe(audio.samples, audio.sample_rate, models.get("transcriber"), settings.transcribe,
+                       speech=[tuple(r) for r in speech])
             seconds["transcribe"] += time.perf_counter() - started
-    print(f"audio: {len(files)} recordings, {total:.1f} s, profile {profile} (diarize.backend "
-          f"{settings.diarize.backend})\n")
+    print(f"audio: {len(files)} recordings, {total:.1f} s, profile {profile} (models.diarizer "
+          f"{settings.models.diarizer})\n")
     print("| stage | seconds | real-time factor |\n|---|---:|---:|")
     for stage, spent in seconds.items():
         print(f"| {stage} | {spent:.2f} | {spent / total:.3f} |")

@@ -56,10 +56,9 @@ def settings_for(root: str | None, profile: str | None = None, overrides: dict |
 
 
 @contextmanager
-def rich_progress() -> Iterator[None]:
-    from screenalytics.tasks import progress as hook
-
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+def rich_progress() -> Iterator:
+    """A progress hook (`hook(label, total)`) drawing rich bars on stderr; a reused stage shows as done at once."""
+    with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=False) as bars:
         @contextmanager
         def reporter(label: str, total: int | None) -> Iterator:
@@ -67,11 +66,14 @@ def rich_progress() -> Iterator[None]:
             yield lambda n: bars.advance(task_id, n)
             bars.update(task_id, completed=bars.tasks[task_id].total or 0)
 
-        hook.set_reporter(reporter)
-        try:
-            yield
-        finally:
-            hook.set_reporter(hook.log_reporter)
+        yield reporter
+
+
+def models_for(settings):
+    """The run's model loader (the same one the flow builds)."""
+    from screenalytics.tasks.models.loader import Models
+
+    return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
 
 
 def print_table(df, title: str) -> None:
@@ -87,7 +89,7 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--set {item!r}: use STAGE.FIELD=VALUE, e.g. --set cluster.distance.dlib=0.45")
+            raise ValueError(f"--set {item!r}: use STAGE.FIELD=VALUE, e.g. --set cluster.distance=0.45")
         key, value = item.split("=", 1)
         import yaml
 
@@ -116,9 +118,10 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         if facebank is None:
             default_bank = storage.join(storage.normalize_root(settings.root), "facebank", "facebank.parquet")
             facebank = default_bank if storage.exists(default_bank) else None
-        with rich_progress():
+        with rich_progress() as hook:
             manifest = episode(str(video), ep_id=ep_id, facebank=facebank, profile=settings.profile,
-                               stride=stride, root=settings.root, overrides=overrides, voicebank=voicebank)
+                               stride=stride, root=settings.root, overrides=overrides, voicebank=voicebank,
+                               progress=hook)
         episode_url = storage.join(storage.normalize_root(settings.root), "episodes", manifest["ep_id"])
         table = storage.read_parquet(storage.join(episode_url, "screentime.parquet"))
         print_table(table[list(SCREENTIME_HEADERS)].rename(columns=SCREENTIME_HEADERS),
@@ -155,7 +158,7 @@ def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to wri
            ) -> None:
     """Compose an episode with exact ground truth (+ a facebank of stills it does not use)."""
     with user_errors():
-        from screenalytics.compose import build_sample
+        from screenalytics.composer import build_sample
 
         paths = build_sample(out_dir, kind=kind, **({"clips_dir": clips} if clips else {}), crowd=crowd)
         for key, value in paths.items():
@@ -173,24 +176,17 @@ def _enrol(people: dict[str, list[Path]], root: str | None, bank: str | None) ->
 
     from screenalytics.tasks import storage
     from screenalytics.tasks.facebank import build_entries, check_embedder
-    from screenalytics.tasks.models.detector import FaceDetector
-    from screenalytics.tasks.models.embedder import make_embedder
-    from screenalytics.tasks.models.registry import scrfd_path
 
     settings = settings_for(root)
     url = bank_url(root, bank)
-    emb = settings.embed
-    embedder = make_embedder(emb.backend, arcface_model=emb.arcface_model, threads=1)
-    detector = FaceDetector(model_path=scrfd_path(settings.model_dir), det_thresh=settings.detect.det_thresh,
-                            threads=settings.detect.threads)
+    models = models_for(settings)
+    embedder = models.get("face_embedder")
     existing = storage.read_parquet(url) if storage.exists(url) else None
     if existing is not None:
         check_embedder(existing, embedder.id, url)
-    with rich_progress():
-        from screenalytics.tasks.progress import progress
-
-        with progress("facebank", sum(len(v) for v in people.values())) as advance:
-            added = build_entries(people, detector, embedder, settings.detect, progress=advance)
+    with rich_progress() as progress, progress("facebank", sum(len(v) for v in people.values())) as advance:
+        added = build_entries(people, models.get("face_detector"), embedder, settings.detect, progress=advance)
+    models.close()
     merged = pd.concat([existing, added]) if existing is not None else added
     merged = merged.drop_duplicates(["name", "image_sha256"], keep="last").reset_index(drop=True)
     storage.write_parquet(merged, url)
@@ -253,7 +249,7 @@ def models_list(ctx: typer.Context) -> None:
     from screenalytics.tasks.models.registry import describe
 
     settings = settings_for(None)
-    rows = describe(settings.model_dir, settings.embed.arcface_model)
+    rows = describe(settings.model_dir, settings.models.arcface_model)
     print_table(pd.DataFrame([r.__dict__ for r in rows]).drop(columns=["sha256"]), "Models")
 
 
@@ -277,22 +273,24 @@ def diarize(media: Path = typer.Argument(..., help="Any audio or video file."),
             set_: list[str] = typer.Option([], "--set", help="Override any setting: STAGE.FIELD=VALUE.")) -> None:
     """Who speaks when: audio extraction, voice activity and speaker diarization on one file."""
     with user_errors():
-        from screenalytics.tasks.diarize import chunk_starts
-        from screenalytics.tasks.models.registry import silero_path
-        from screenalytics.tasks.progress import progress
+        from screenalytics.tasks.audio_windows import detect_speech
+        from screenalytics.tasks.decoding import load_wav
+        from screenalytics.tasks.diarize import diarize_track
+        from screenalytics.tasks.models.specs import SAMPLE_RATE
+        from screenalytics.tasks.naming import voice_label
         from screenalytics.tasks.rttm import to_rttm
-        from screenalytics.tasks.speakers import load_wav_path, speaker_turns, voice_label
-        from screenalytics.tasks.vad import detect_speech
 
         if not media.is_file():
             raise FileNotFoundError(f"{media}: file not found")
         overrides = parse_sets(set_) | ({"diarize.num_speakers": speakers} if speakers else {})
         settings = settings_for(None, profile, overrides)
-        wav, start_s = load_wav_path(media)
-        speech = detect_speech(wav, settings.vad, silero_path(settings.model_dir))
-        chunks = len(chunk_starts(len(wav) / 16000, settings.diarize.step_s))
-        with rich_progress(), progress("diarization", chunks) as advance:
-            turns, _ = speaker_turns(wav, speech, settings.diarize, model_dir=settings.model_dir, progress=advance)
+        models = models_for(settings)
+        wav, start_s = load_wav(media, SAMPLE_RATE)
+        speech = detect_speech(wav, settings.vad, models.get("vad"))
+        with rich_progress() as progress:
+            turns, _ = diarize_track(wav, speech, settings.diarize, diarizer=settings.models.diarizer, models=models,
+                                     progress=progress)
+        models.close()
         turns = turns.assign(speaker=[voice_label(int(s)) for s in turns["speaker"]],
                              start_s=turns["start_s"] + start_s, end_s=turns["end_s"] + start_s)  # container time
         text = to_rttm(turns, media.stem)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.embed import stack
+from screenalytics.tasks.intervals import segment_of
+from screenalytics.tasks.vectors import stack
 
 EmbedMore = Callable[[np.ndarray], pd.DataFrame]  # det_ids -> FaceEmbeddings rows
 
@@ -84,17 +85,6 @@ def segment_tracks(tracks: pd.DataFrame, embeddings: pd.DataFrame, candidates: p
     segments = pd.DataFrame(rows, columns=["track_id", "start_s", "end_s", "n_faces"])
     segments = segments.assign(segment_id=np.arange(len(segments)))
     embeddings = pd.concat([embeddings, *extra], ignore_index=True) if extra else embeddings
-    counts = pd.Series(assign_segments(embeddings, segments)).value_counts()
+    counts = pd.Series(segment_of(embeddings, segments)).value_counts()
     segments["n_faces"] = segments["segment_id"].map(counts).fillna(0).astype(int)
     return segments, embeddings
-
-
-def assign_segments(points: pd.DataFrame, segments: pd.DataFrame) -> np.ndarray:
-    """segment_id of each (track_id, t_s) row in `points`."""
-    out = np.full(len(points), -1, np.int64)
-    for track_id, seg in segments.groupby("track_id"):
-        mask = (points["track_id"] == track_id).to_numpy()
-        # a segment owns [start_s, next segment's start_s); the first owns everything before
-        idx = np.searchsorted(seg["start_s"].to_numpy(), points.loc[mask, "t_s"].to_numpy(), side="right") - 1
-        out[mask] = seg["segment_id"].to_numpy()[np.clip(idx, 0, len(seg) - 1)]
-    return out

@@ -7,22 +7,13 @@ from __future__ import annotations
 
 import faiss
 import numpy as np
-import pandas as pd
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.appearance import assign_segments
-from screenalytics.tasks.embed import stack
-from screenalytics.tasks.schemas import Clusters
-from screenalytics.tasks.settings import ClusterConfig
-
-
-def _cannot_link(tracks: pd.DataFrame) -> set[tuple[int, int]]:
-    pairs: set[tuple[int, int]] = set()
-    for _, ids in tracks.groupby("t_s")["segment_id"]:
-        uniq = np.unique(ids.to_numpy())
-        for i in range(len(uniq)):
-            for j in range(i + 1, len(uniq)):
-                pairs.add((int(uniq[i]), int(uniq[j])))
-    return pairs
+from screenalytics.tasks.configs import ClusterConfig
+from screenalytics.tasks.intervals import same_frame_pairs
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
+from screenalytics.tasks.schemas import Clusters, EmbeddedFaces, Segments, TrackSegments
+from screenalytics.tasks.vectors import stack
 
 
 def group_segments(means: np.ndarray, cannot: set[tuple[int, int]], *, threshold: float,
@@ -56,32 +47,31 @@ def group_segments(means: np.ndarray, cannot: set[tuple[int, int]], *, threshold
     return label
 
 
-def cluster_identities(tracks: pd.DataFrame, embeddings: pd.DataFrame, segments: pd.DataFrame, *, ep_id: str,
-                       backend: str, cfg: ClusterConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Returns (`Clusters`, embeddings with `segment_id`). Cluster ids are ranked by screen presence."""
-    embeddings = embeddings.assign(segment_id=assign_segments(embeddings, segments))
+def cluster_identities(faces: DataFrame[TrackSegments], embeddings: DataFrame[EmbeddedFaces],
+                       segments: DataFrame[Segments], *, ep_id: str, cfg: ClusterConfig) -> DataFrame[Clusters]:
+    """`Clusters`: every segment with its identity cluster. Cluster ids are ranked by screen presence."""
     with_faces = segments[segments["n_faces"] > 0]
     means = (np.stack([stack(g["vector"]).mean(axis=0) for _, g in embeddings.groupby("segment_id", sort=True)])
              if len(with_faces) else np.zeros((0, 1), np.float32))
     seg_ids = np.array(sorted(embeddings["segment_id"].unique()), np.int64)
     cannot: set[tuple[int, int]] = set()
     if cfg.cannot_link_cooccurring and len(seg_ids):
-        tagged = tracks.assign(segment_id=assign_segments(tracks, segments))
         position = {int(s): i for i, s in enumerate(seg_ids)}
-        cannot = {(position[a], position[b]) for a, b in _cannot_link(tagged) if a in position and b in position}
-    labels = group_segments(means, cannot, threshold=cfg.distance[backend], neighbors=cfg.neighbors)
+        cannot = {(position[a], position[b]) for a, b in same_frame_pairs(faces, "segment_id")
+                  if a in position and b in position}
+    labels = group_segments(means, cannot, threshold=cfg.distance, neighbors=cfg.neighbors)
     cluster_of = dict(zip(seg_ids.tolist(), labels.tolist()))
     segments = segments.assign(cluster_id=segments["segment_id"].map(cluster_of).fillna(-1).astype(int))
     presence = (segments[segments["cluster_id"] >= 0].assign(d=lambda s: s["end_s"] - s["start_s"])
                 .groupby("cluster_id")["d"].sum().sort_values(ascending=False))
     rank = {c: i for i, c in enumerate(presence.index)}
     segments["cluster_id"] = segments["cluster_id"].map(lambda c: rank.get(c, -1))
-    return Clusters.validate(segments.assign(ep_id=ep_id)[list(Clusters.to_schema().columns)]), embeddings
+    return Clusters.validate(segments.assign(ep_id=ep_id)[list(Clusters.to_schema().columns)])
 
 
-def cooccurring_clusters(tracks: pd.DataFrame, clusters: pd.DataFrame) -> set[tuple[int, int]]:
-    """Pairs of cluster ids whose faces appear in the same sampled frame."""
-    seg_cluster = clusters.set_index("segment_id")["cluster_id"]
-    tagged = tracks.assign(segment_id=seg_cluster.reindex(assign_segments(tracks, clusters)).to_numpy())
-    tagged = tagged[tagged["segment_id"] >= 0]
-    return {(a, b) for a, b in _cannot_link(tagged) if a != b and min(a, b) >= 0}
+@stage_task("cluster", tables={"clusters": Clusters})
+def cluster_task(run: StageRun, embed: StageOutput, cfg: ClusterConfig) -> Produced:
+    clusters = cluster_identities(embed.table("track_segments"), embed.table("embeddings"), embed.table("segments"),
+                                  ep_id=run.ctx.ep_id, cfg=cfg)
+    named = clusters.loc[clusters["cluster_id"] >= 0, "cluster_id"]
+    return {"clusters": clusters}, {"n_clusters": int(named.nunique())}

@@ -2,54 +2,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
 import cv2
-import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.schemas import Chips, Detections, SampledFrames
-from screenalytics.tasks.settings import DetectConfig
-from screenalytics.tasks.video import Frame
-
-SHARPNESS_HEIGHT_PX = 64  # faces are resized to this height before measuring blur, so sizes compare fairly
-
-
-class Detector(Protocol):
-    def detect(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def sharpness(gray_face: np.ndarray) -> float:
-    """Variance of the Laplacian of a face resized to a fixed height (higher = sharper)."""
-    h, w = gray_face.shape[:2]
-    if h < 2 or w < 2:
-        return 0.0
-    scale = SHARPNESS_HEIGHT_PX / h
-    resized = cv2.resize(gray_face, (max(2, round(w * scale)), SHARPNESS_HEIGHT_PX), interpolation=cv2.INTER_AREA)
-    return float(cv2.Laplacian(resized, cv2.CV_64F).var())
-
-
-def make_chip(image: np.ndarray, box: np.ndarray, cfg: DetectConfig) -> tuple[bytes, int, int, float]:
-    """JPEG of the face plus margin, downscaled so the face is at most `chip_face_px` tall."""
-    x1, y1, x2, y2 = box[:4]
-    pad_w, pad_h = (x2 - x1) * cfg.chip_margin, (y2 - y1) * cfg.chip_margin
-    h, w = image.shape[:2]
-    x0, y0 = int(max(0, np.floor(x1 - pad_w))), int(max(0, np.floor(y1 - pad_h)))
-    xe, ye = int(min(w, np.ceil(x2 + pad_w))), int(min(h, np.ceil(y2 + pad_h)))
-    crop = image[y0:ye, x0:xe]
-    scale = min(1.0, cfg.chip_face_px / max(1.0, y2 - y1))
-    if scale < 1.0:
-        crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                          interpolation=cv2.INTER_AREA)
-    ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, cfg.chip_jpeg_quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding of a face chip failed")
-    return jpeg.tobytes(), x0, y0, scale
+from screenalytics.tasks.configs import DetectConfig
+from screenalytics.tasks.decoding import Frame, FrameSampler, iter_frames
+from screenalytics.tasks.faces import Detector, make_chip, sharpness
+from screenalytics.tasks.runner import Produced, StageRun, local_input, stage_task
+from screenalytics.tasks.schemas import Chips, Detections, EpisodeInfo, SampledFrames
 
 
 def detect_faces(frames: Iterable[Frame], detector: Detector, *, ep_id: str, cfg: DetectConfig,
                  progress: Callable[[int], None] | None = None
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                 ) -> tuple[DataFrame[SampledFrames], DataFrame[Detections], DataFrame[Chips]]:
     """Run the detector on frames that carry pixels; returns (`SampledFrames`, `Detections`, `Chips`)."""
     rows: list[dict] = []
     chips: list[dict] = []
@@ -85,3 +52,21 @@ def detect_faces(frames: Iterable[Frame], detector: Detector, *, ep_id: str, cfg
     chip_table = pd.DataFrame(chips, columns=list(Chips.to_schema().columns))
     frames_table = pd.DataFrame(sampled, columns=list(SampledFrames.to_schema().columns))
     return SampledFrames.validate(frames_table), Detections.validate(detections), Chips.validate(chip_table)
+
+
+def sampling_rate(cfg: DetectConfig, fps: float) -> float:
+    """Effective detector sampling rate (frames per second of video)."""
+    return fps / cfg.stride if cfg.stride else min(cfg.sample_fps, fps)
+
+
+@stage_task("detect", tables={"frames": SampledFrames, "detections": Detections, "chips": Chips},
+            models=("face_detector",))
+def detect_task(run: StageRun, info: EpisodeInfo, cfg: DetectConfig) -> Produced:
+    detector = run.models.get("face_detector")
+    sampler = FrameSampler(sample_fps=None if cfg.stride else cfg.sample_fps, stride=cfg.stride)
+    with run.progress("face detection", info.n_frames) as advance:
+        frames, dets, chips = detect_faces(iter_frames(local_input(run.ctx.video.url), keep=sampler), detector,
+                                           ep_id=run.ctx.ep_id, cfg=cfg, progress=advance)
+    return ({"frames": frames, "detections": dets, "chips": chips},
+            {"n_sampled": len(frames), "n_faces": len(dets), "providers": detector.providers,
+             "sample_fps": sampling_rate(cfg, info.fps)})

@@ -1,386 +1,96 @@
-"""Speaker diarization: who speaks when, overlap included.
-
-Default recipe (after pyannote's own pipeline, on onnxruntime): the segmentation model scores up to 3 local speakers
-in 5 s chunks slid over the track (hysteresis-binarised); local speakers of consecutive chunks that agree on their
-shared frames are stitched into fragments; each fragment's solo speech is cut into short pieces (at pauses and every
-`piece_s`: the model may keep two voices in one local speaker) that get speaker embeddings; average-linkage
-clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); in
-fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; local
-speakers heard at once in one chunk are kept as different voices; chunk scores are averaged per voice on a global
-frame grid (Hamming-weighted), and each frame keeps as many voices as the chunks counted there (overlap).
-The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
+"""The diarize stage: speaker turns (`voice_N`) and one unit vector per voice, from the episode's audio, with the
+diarizer that `models.diarizer` names: `segmentation` (the overlap-aware recipe in `diarize_voices`), `vad` (voice-
+activity windows clustered, one voice at a time) or `pyannote` (a local pipeline folder)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial.distance import squareform
-from sklearn.metrics import silhouette_score
-from sklearn.preprocessing import normalize
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.models.segmentation import CHUNK_S, SAMPLE_RATE
-from screenalytics.tasks.screentime import merge_intervals
-from screenalytics.tasks.settings import DiarizeConfig
+from screenalytics.tasks.audio_windows import cut, detect_speech
+from screenalytics.tasks.configs import DiarizeConfig, VadConfig
+from screenalytics.tasks.diarize_local import chunk_starts
+from screenalytics.tasks.diarize_voices import diarize, diarize_speech, no_turns, trim_ends
+from screenalytics.tasks.models.specs import SAMPLE_RATE
+from screenalytics.tasks.naming import voice_label
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, read_audio, stage_task
+from screenalytics.tasks.schemas import SpeakerTurns, Voices
+from screenalytics.tasks.vectors import unit_centroids
 
-FRAME_STEP = 270  # samples: SincNet stride 10 × three pools of 3
-FRAME_STEP_S = FRAME_STEP / SAMPLE_RATE
-FRAME_FIELD_S = 991 / SAMPLE_RATE  # receptive field of one output frame
-MIN_LINK_S = 0.2  # shared speech needed to link local speakers of consecutive chunks
-BATCH = 32  # chunks per model call
+TIGHT_VAD = VadConfig(hysteresis=0.0, min_silence_s=0.1, pad_s=0.0)  # speech edges for trim_end_s, unpadded
 
 
-@dataclass
-class LocalSpeakers:
-    """Per chunk: start time, soft activity [frames, 3] and its hysteresis binarisation."""
-
-    starts: np.ndarray  # [C]
-    soft: np.ndarray  # [C, F, 3]
-    active: np.ndarray  # [C, F, 3] bool
+def diarizer_models(diarizer: str, cfg: DiarizeConfig) -> tuple[str, ...]:
+    """The model roles a diarizer reads."""
+    if diarizer == "segmentation":
+        return ("speaker_embedder", "segmentation", *(("vad",) if cfg.trim_end_s > 0 else ()))
+    return ("speaker_embedder", "pyannote") if diarizer == "pyannote" else ("speaker_embedder",)
 
 
-def chunk_starts(duration_s: float, step_s: float) -> np.ndarray:
-    """Chunk start times covering the track; the last chunk ends at the track's end."""
-    if duration_s <= CHUNK_S:
-        return np.zeros(1)
-    starts = np.arange(0.0, duration_s - CHUNK_S, step_s)
-    return np.r_[starts, duration_s - CHUNK_S]
-
-
-def hysteresis(scores: np.ndarray, onset: float, offset: float) -> np.ndarray:
-    """Binarise along axis 1: on above `onset`, stays on until below `offset` (vectorised over other axes)."""
-    out = np.zeros(scores.shape, bool)
-    state = scores[:, 0] > onset
-    out[:, 0] = state
-    for j in range(1, scores.shape[1]):
-        state = np.where(state, scores[:, j] > offset, scores[:, j] > onset)
-        out[:, j] = state
-    return out
-
-
-def segment(wav: np.ndarray, model: Callable[[np.ndarray], np.ndarray], p: DiarizeConfig,
-            progress: Callable[[int], None] | None = None) -> LocalSpeakers:
-    """Run the segmentation model over sliding chunks of a float waveform (`progress` counts chunks)."""
-    size = int(CHUNK_S * SAMPLE_RATE)
-    starts = chunk_starts(len(wav) / SAMPLE_RATE, p.step_s)
-    padded = np.pad(wav, (0, max(0, size - len(wav))))
-    soft = []
-    for i in range(0, len(starts), BATCH):
-        offsets = (starts[i : i + BATCH] * SAMPLE_RATE).round().astype(int)
-        soft.append(model(np.stack([padded[o : o + size] for o in offsets])))
-        if progress is not None:
-            progress(len(offsets))
-    soft_all = np.concatenate(soft).astype(np.float32)
-    return LocalSpeakers(starts, soft_all, hysteresis(soft_all, p.onset, p.offset))
-
-
-def stitch(local: LocalSpeakers, p: DiarizeConfig) -> np.ndarray:
-    """Link local speakers of consecutive chunks that agree on their shared frames (Hungarian matching on the
-    intersection over union of their activity); linked chains are fragments. Returns a fragment id per (chunk, local
-    speaker) [C, 3] (-1: never active)."""
-    n_chunks, n_frames, n_local = local.soft.shape
-    first = np.round(local.starts / FRAME_STEP_S).astype(int)
-    min_frames = MIN_LINK_S / FRAME_STEP_S
-    links = []
-    for c in range(n_chunks - 1):
-        shift = first[c + 1] - first[c]
-        if shift >= n_frames:
-            continue
-        a, b = local.active[c, shift:], local.active[c + 1, : n_frames - shift]
-        both = (a[:, :, None] & b[:, None, :]).sum(axis=0)
-        iou = both / np.maximum((a[:, :, None] | b[:, None, :]).sum(axis=0), 1)
-        links += [(c * n_local + i, (c + 1) * n_local + j) for i, j in zip(*linear_sum_assignment(-iou), strict=True)
-                  if both[i, j] >= min_frames and iou[i, j] >= p.link_iou]
-    edges = np.array(links, int).reshape(-1, 2)
-    graph = sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n_chunks * n_local,) * 2)
-    component = connected_components(graph, directed=False)[1].reshape(n_chunks, n_local)
-    speaks = local.active.any(axis=1)
-    fragment = np.full(component.shape, -1)
-    fragment[speaks] = np.unique(component[speaks], return_inverse=True)[1]
-    return fragment
-
-
-def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> tuple[sparse.csr_matrix, ...]:
-    """Global frames where each fragment is active, and where it is its chunk's only active local speaker, as
-    sparse boolean [fragments, frames] matrices (an episode has thousands of fragments and ~200k frames per hour)."""
-    first = np.round(local.starts / FRAME_STEP_S).astype(int)
-    solo = local.active & (local.active.sum(axis=2, keepdims=True) == 1)
-    out = []
-    for mask in (local.active, solo):
-        chunks, frames, slots = np.nonzero(mask & (fragment >= 0)[:, None, :])
-        rows, cols = fragment[chunks, slots], first[chunks] + frames
-        keep = cols < total
-        matrix = sparse.csr_matrix((np.ones(keep.sum(), bool), (rows[keep], cols[keep])),
-                                   shape=(fragment.max() + 1, total))
-        matrix.sum_duplicates()
-        out.append(matrix)
-    return out[0], out[1]
-
-
-def frames_audio(wav: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """The samples under the given (sorted, non-empty) global frame indices."""
-    runs = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
-    edges = [(int(r[0]) * FRAME_STEP, (int(r[-1]) + 1) * FRAME_STEP) for r in runs]  # exact: equal frames batch
-    return np.concatenate([wav[a:b] for a, b in edges]) if edges else wav[:0]
-
-
-def pieces(alone: sparse.csr_matrix, piece_frames: int, gap_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Cut each fragment's solo frames at pauses of `gap_frames` or more (turns change there) and into pieces of
-    about `piece_frames`; returns each piece's frames and its fragment."""
-    frames_of, owner = [], []
-    for f in range(alone.shape[0]):
-        frames = alone.indices[alone.indptr[f] : alone.indptr[f + 1]]
-        if not len(frames):
-            continue
-        for run in np.split(frames, np.flatnonzero(np.diff(frames) >= gap_frames) + 1):
-            for part in np.array_split(run, max(1, int(round(len(run) / piece_frames)))):
-                frames_of.append(part)
-                owner.append(f)
-    return frames_of, np.asarray(owner, int)
-
-
-def spread_labels(frames_of: list[np.ndarray], owner: np.ndarray, labels: np.ndarray, active: sparse.csr_matrix,
-                  ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per fragment: its active frames and their speaker, the label of the nearest labelled (solo) frame in time."""
-    out = []
-    for f in range(active.shape[0]):
-        frames = active.indices[active.indptr[f] : active.indptr[f + 1]]
-        mine = np.flatnonzero(owner == f)
-        if not len(mine) or not len(frames):
-            out.append((frames, np.full(len(frames), -1)))
-            continue
-        known = np.concatenate([frames_of[j] for j in mine])
-        known_label = np.concatenate([np.full(len(frames_of[j]), labels[j]) for j in mine])
-        order = np.argsort(known)
-        known, known_label = known[order], known_label[order]
-        pos = np.clip(np.searchsorted(known, frames), 0, len(known) - 1)
-        left = np.maximum(pos - 1, 0)
-        pos = np.where(np.abs(frames - known[left]) <= np.abs(known[pos] - frames), left, pos)
-        out.append((frames, known_label[pos]))
-    return out
-
-
-def absorb_small(labels: np.ndarray, vectors: np.ndarray, seconds: np.ndarray, min_s: float) -> np.ndarray:
-    """Clusters with less than `min_s` of speech join the nearest larger cluster; labels renumbered 0..K-1."""
-    totals = np.bincount(labels, weights=seconds)
-    big = np.flatnonzero(totals >= min_s)
-    if len(big) and len(big) < len(totals):
-        centroids = np.stack([vectors[labels == j].mean(axis=0) for j in big])
-        for j in np.flatnonzero(totals < min_s):
-            rows = labels == j
-            labels[rows] = big[int(np.argmax(centroids @ vectors[rows].mean(axis=0)))]
-    return np.unique(labels, return_inverse=True)[1]
-
-
-def cluster_pieces(vectors: np.ndarray, p: DiarizeConfig) -> np.ndarray:
-    """Average-linkage clustering of piece embeddings on cosine distance. The count: `num_speakers` when set; else,
-    with `count: silhouette`, the cut of the tree (2 to `max_speakers` groups) with the best mean silhouette, or one
-    voice when no cut reaches `min_silhouette`; with `count: threshold`, the embedder's `cluster_threshold`."""
-    n = len(vectors)
-    if n < 2:
-        return np.zeros(n, int)
-    distance = np.clip(1.0 - vectors @ vectors.T, 0.0, 2.0)
-    np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform(distance, checks=False), method="average")
-    if p.num_speakers:
-        return fcluster(tree, min(p.num_speakers, n), criterion="maxclust") - 1
-    if p.count == "threshold":
-        return fcluster(tree, p.cluster_threshold[p.embedder], criterion="distance") - 1
-    best, labels = p.min_silhouette, np.zeros(n, int)
-    for k in range(2, min(p.max_speakers, n - 1) + 1):
-        cut = fcluster(tree, k, criterion="maxclust") - 1
-        if cut.max() + 1 < 2:
-            continue
-        score = silhouette_score(distance, cut, metric="precomputed")
-        if score > best:
-            best, labels = score, cut
-    return labels
-
-
-def refine(wav: np.ndarray, solo: sparse.csr_matrix, centroids: np.ndarray,
-           embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig,
-           frames_of: list[np.ndarray], owner: np.ndarray, labels: np.ndarray,
-           ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Second pass at finer time resolution, on the fragments whose pieces went to different voices (the
-    segmentation model kept two voices in one local speaker there): every `refine_hop_s` of their solo speech takes
-    the voice whose centroid is nearest to the embedding of the `piece_s` of solo speech around it, so the change of
-    speaker no longer falls on a piece boundary. Returns the pieces, their fragments and labels, those fragments'
-    pieces replaced."""
-    voices = pd.Series(labels).groupby(owner).nunique()
-    mixed = voices.index[voices > 1].to_numpy()
-    if not len(mixed):
-        return frames_of, owner, labels
-    hop, half = int(round(p.refine_hop_s / FRAME_STEP_S)), int(round(p.piece_s / 2 / FRAME_STEP_S))
-    steps, step_owner = pieces(solo[mixed], hop, int(round(p.pause_s / FRAME_STEP_S)))
-    windows = []
-    for frames, row in zip(steps, step_owner, strict=True):
-        mine = solo[mixed[row]].indices
-        middle = (frames[0] + frames[-1]) // 2
-        windows.append(mine[(mine >= middle - half) & (mine <= middle + half)])
-    step_labels = np.argmax(embed([frames_audio(wav, w) for w in windows]) @ centroids.T, axis=1)
-    keep = ~np.isin(owner, mixed)
-    return ([f for f, k in zip(frames_of, keep, strict=True) if k] + steps, np.r_[owner[keep], mixed[step_owner]],
-            np.r_[labels[keep], step_labels])
-
-
-def trim_ends(table: pd.DataFrame, speech: np.ndarray, max_s: float) -> pd.DataFrame:
-    """Move each turn's end back to where voice activity (sorted [N, 2] seconds) last heard speech inside it, by at
-    most `max_s` (the segmentation model's activity decays ~0.2 s after speech stops; a turn with no detected speech
-    is left as is)."""
-    if not len(table) or not len(speech) or max_s <= 0:
-        return table
-    start, end = table["start_s"].to_numpy(float), table["end_s"].to_numpy(float)
-    last = np.searchsorted(speech[:, 0], end, side="left") - 1
-    heard = speech[np.maximum(last, 0), 1]
-    inside = (last >= 0) & (heard > start)
-    new_end = np.where(inside, np.maximum(np.minimum(heard, end), end - max_s), end)
-    return table.assign(end_s=new_end)
-
-
-def main_voices(frame_label: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Per fragment, the voice most of its frames carry (-1: none)."""
-    return np.array([np.bincount(labels[labels >= 0]).argmax() if (labels >= 0).any() else -1
-                     for _, labels in frame_label], int)
-
-
-def separate_co_active(speaker: dict[int, np.ndarray], main: dict[int, int]) -> None:
-    """Two local speakers of one chunk heard at the same frame are two voices: where both carry the same voice, the
-    one whose fragment is mostly another voice takes that voice there (in place). Both fragments mostly that voice
-    (the model split one voice in two) stay as they are."""
-    slots = sorted(speaker)
-    for i, a in enumerate(slots):
-        for b in slots[i + 1 :]:
-            same = (speaker[a] == speaker[b]) & (speaker[a] >= 0)
-            for k in (a, b):
-                move = same & (speaker[k] != main[k])
-                speaker[k][move] = main[k]
-                same &= ~move
-
-
-def reconstruct(local: LocalSpeakers, fragment: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]],
-                duration_s: float) -> np.ndarray:
-    """Global binary activity [frames, speakers] on the FRAME_STEP_S grid: chunk scores averaged per speaker
-    (Hamming-weighted, co-active local speakers kept apart), and at each frame the top-N speakers kept, N being the
-    average count of active local speakers there."""
-    n_speakers = max((labels.max() + 1 for _, labels in frame_label if len(labels)), default=0)
-    n_frames = local.soft.shape[1]
-    weight = np.hamming(n_frames) + 1e-3  # chunk edges see half a context: trust them least (as pyannote does)
-    total = int(np.ceil(duration_s / FRAME_STEP_S)) + 1
-    score = np.zeros((total, max(n_speakers, 1)))
-    count = np.zeros(total)
-    cover = np.zeros(total)
-    main = main_voices(frame_label)
-    for c, start in enumerate(local.starts):
-        first = int(round(start / FRAME_STEP_S))
-        rows = np.arange(first, min(first + n_frames, total))
-        span = len(rows)
-        w = weight[:span]
-        cover[rows] += w
-        count[rows] += local.active[c, :span].sum(axis=1) * w
-        chunk_score = np.zeros((span, score.shape[1]))
-        speaker = {}
-        for k in np.flatnonzero(fragment[c] >= 0):
-            frames, labels = frame_label[fragment[c, k]]
-            pos = np.clip(np.searchsorted(frames, rows), 0, max(len(frames) - 1, 0))
-            speaker[k] = np.where(frames[pos] == rows, labels[pos], -1) if len(frames) else np.full(span, -1)
-        separate_co_active(speaker, {k: main[fragment[c, k]] for k in speaker})
-        for k, voice in speaker.items():
-            ok = voice >= 0
-            idx = (np.flatnonzero(ok), voice[ok])
-            chunk_score[idx] = np.maximum(chunk_score[idx], local.soft[c, :span, k][ok])
-        score[rows] += chunk_score * w[:, None]
-    cover = np.maximum(cover, 1e-6)
-    score /= cover[:, None]
-    speakers = np.round(count / cover).astype(int)
-    ranks = np.argsort(np.argsort(-score, axis=1), axis=1)
-    return (ranks < speakers[:, None]) & (score > 0)
-
-
-def turns(binary: np.ndarray, p: DiarizeConfig) -> pd.DataFrame:
-    """Binary frames → speaker turns (start_s, end_s, speaker index), short gaps filled, short turns dropped."""
-    rows = []
-    for s in range(binary.shape[1]):
-        edges = np.flatnonzero(np.diff(np.r_[0, binary[:, s].astype(int), 0])).reshape(-1, 2)
-        rows += [(a, b, s) for a, b in (edges * FRAME_STEP_S + (FRAME_FIELD_S - FRAME_STEP_S) / 2).tolist()]
-    return merge_turns(pd.DataFrame(rows, columns=["start_s", "end_s", "speaker"]), p)
-
-
-def merge_turns(table: pd.DataFrame, p: DiarizeConfig) -> pd.DataFrame:
-    """Per speaker: bridge pauses shorter than `min_off_s`, then drop turns shorter than `min_on_s`."""
-    merged = merge_intervals(table["start_s"].to_numpy(float), table["end_s"].to_numpy(float),
-                             table["speaker"].to_numpy(int), p.min_off_s)
-    merged = merged[merged["end_s"] - merged["start_s"] >= p.min_on_s]
-    return pd.DataFrame({"start_s": merged["start_s"], "end_s": merged["end_s"],
-                         "speaker": merged["group"].astype(int)}).sort_values("start_s", ignore_index=True)
-
-
-def no_turns() -> tuple[pd.DataFrame, np.ndarray]:
-    """The result for a track where nobody speaks: no turns, no voices."""
-    return pd.DataFrame(columns=["start_s", "end_s", "speaker"]), np.zeros((0, 0), np.float32)
-
-
-def unit_centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """One L2-normalised mean vector per label 0..K-1."""
-    return normalize(np.stack([vectors[labels == j].mean(axis=0) for j in range(labels.max() + 1)]))
-
-
-def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
-            embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig,
-            progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Speaker turns of a 16 kHz float waveform, and one unit centroid d-vector per speaker."""
-    duration = len(wav) / SAMPLE_RATE
-    local = segment(wav, segmentation, p, progress)
-    fragment = stitch(local, p)
-    if fragment.max() < 0:
+def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, diarizer: str, models: Any,
+                  progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Turns (start_s/end_s from the first sample, speaker index) and unit centroids of a 16 kHz float waveform;
+    `speech` are vad's segments (seconds from the first sample); `models.get(role)` gives each model (`progress`
+    counts the segmentation diarizer's 5 s chunks: `chunk_starts`)."""
+    if len(wav) / SAMPLE_RATE < 0.5 or not len(speech):
         return no_turns()
-    total = int(np.ceil(duration / FRAME_STEP_S)) + 1
-    active, alone = fragment_frames(local, fragment, total)
-    size, gap = int(round(p.piece_s / FRAME_STEP_S)), int(round(p.pause_s / FRAME_STEP_S))
-    frames_of, owner = pieces(alone, size, gap)
-    if not len(owner):  # nobody speaks alone anywhere: embed whole fragments
-        frames_of, owner = pieces(active, size, gap)
-    vectors = embed([frames_audio(wav, frames) for frames in frames_of])
-    labels = cluster_pieces(vectors, p)
-    labels = absorb_small(labels, vectors, np.array([len(f) for f in frames_of]) * FRAME_STEP_S, p.min_speaker_s)
-    centroids = unit_centroids(vectors, labels)
-    if len(centroids) > 1 and p.refine_hop_s > 0:
-        frames_of, owner, labels = refine(wav, alone if alone.nnz else active, centroids, embed, p,
-                                          frames_of, owner, labels)
-    frame_label = spread_labels(frames_of, owner, labels, active)
-    table = turns(reconstruct(local, fragment, frame_label, duration), p)
-    table = table[table["start_s"] < duration]
-    table["end_s"] = table["end_s"].clip(upper=duration)
-    return table, centroids
+    encoder = models.get("speaker_embedder")
+    if diarizer == "segmentation":
+        turns, centroids = diarize(wav, models.get("segmentation"), encoder.embed, cfg, progress)
+        if cfg.trim_end_s > 0:
+            turns = trim_ends(turns, detect_speech(wav, TIGHT_VAD, models.get("vad")), cfg.trim_end_s)
+        return turns, centroids
+    if diarizer == "vad":
+        return diarize_speech(wav, speech, encoder.embed, cfg)
+    from screenalytics.tasks.models.pyannote_pipeline import pyannote_turns
+
+    table = pyannote_turns(models.get("pyannote"), wav, SAMPLE_RATE, cfg.num_speakers)
+    clips = cut(wav, table[["start_s", "end_s"]].to_numpy())
+    vectors = encoder.embed(clips) if clips else np.zeros((0, 0), np.float32)
+    labels = table["speaker"].to_numpy()
+    return table, unit_centroids(vectors, labels) if len(labels) else vectors
 
 
-def speech_windows(speech: np.ndarray, piece_s: float) -> np.ndarray:
-    """Speech segments (seconds, [N, 2]) cut into windows of about `piece_s`: [M, 2] seconds."""
-    windows = []
-    for start, end in speech:
-        edges = np.linspace(start, end, max(1, int(round((end - start) / piece_s))) + 1)
-        windows += list(zip(edges[:-1], edges[1:], strict=True))
-    return np.array(windows, float).reshape(-1, 2)
+def turn_tables(turns: pd.DataFrame, centroids: np.ndarray, *, ep_id: str, offset_s: float, duration_s: float,
+                ) -> tuple[DataFrame[SpeakerTurns], DataFrame[Voices]]:
+    """`SpeakerTurns` on the container timeline (clipped to the track) and `Voices` (speech seconds, vector)."""
+    table = turns.assign(start_s=turns["start_s"].clip(0, duration_s), end_s=turns["end_s"].clip(0, duration_s))
+    table = table[table["end_s"] > table["start_s"]]
+    speech_s = (table["end_s"] - table["start_s"]).groupby(table["speaker"]).sum()
+    voices = Voices.validate(pd.DataFrame({
+        "ep_id": ep_id, "speaker": [voice_label(i) for i in range(len(centroids))],
+        "speech_s": [float(speech_s.get(i, 0.0)) for i in range(len(centroids))],
+        "vector": [v.astype(np.float32) for v in centroids]}))
+    turns_out = SpeakerTurns.validate(pd.DataFrame({
+        "ep_id": ep_id, "start_s": table["start_s"].to_numpy(float) + offset_s,
+        "end_s": table["end_s"].to_numpy(float) + offset_s,
+        "speaker": [voice_label(int(i)) for i in table["speaker"]]}).reset_index(drop=True))
+    return turns_out, voices
 
 
-def cut(wav: np.ndarray, bounds: np.ndarray) -> list[np.ndarray]:
-    """The samples of each [start_s, end_s] row of `bounds`."""
-    return [wav[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)] for a, b in bounds]
+def diarize_track(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, diarizer: str, models: Any,
+                  progress: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """`speaker_turns` with a progress bar over the segmentation diarizer's chunks."""
+    chunks = len(chunk_starts(len(wav) / SAMPLE_RATE, cfg.step_s)) if diarizer == "segmentation" else None
+    with progress("diarization", chunks) as advance:
+        return speaker_turns(wav, speech, cfg, diarizer=diarizer, models=models, progress=advance)
 
 
-def diarize_speech(wav: np.ndarray, speech: np.ndarray, embed: Callable[[list[np.ndarray]], np.ndarray],
-                   p: DiarizeConfig) -> tuple[pd.DataFrame, np.ndarray]:
-    """The fast backend: voice-activity segments (seconds, [N, 2]) cut into `piece_s` windows, embedded and
-    clustered; one speaker at a time (overlap is not found)."""
-    bounds = speech_windows(speech, p.piece_s)
-    if not len(bounds):
-        return no_turns()
-    vectors = embed(cut(wav, bounds))
-    labels = cluster_pieces(vectors, p)
-    labels = absorb_small(labels, vectors, bounds[:, 1] - bounds[:, 0], p.min_speaker_s)
-    merged = merge_turns(pd.DataFrame({"start_s": bounds[:, 0], "end_s": bounds[:, 1], "speaker": labels}), p)
-    return merged, unit_centroids(vectors, labels)
+def _models_read(models: Any, **inputs: Any) -> tuple[str, ...]:
+    return diarizer_models(inputs["diarizer"], inputs["cfg"])
+
+
+@stage_task("diarize", tables={"turns": SpeakerTurns, "voices": Voices}, models=_models_read)
+def diarize_task(run: StageRun, audio: StageOutput, speech: StageOutput, cfg: DiarizeConfig, diarizer: str
+                 ) -> Produced:
+    track, info = read_audio(audio)
+    regions = speech.table("speech")[["start_s", "end_s"]].to_numpy() - info.start_s
+    turns, centroids = diarize_track(track.samples.astype("float32") / 32768.0, regions, cfg,
+                                     diarizer=diarizer, models=run.models, progress=run.progress)
+    turns, voices = turn_tables(turns, centroids, ep_id=run.ctx.ep_id, offset_s=info.start_s,
+                                duration_s=info.duration_s)
+    return {"turns": turns, "voices": voices}, {"voices": voices["speaker"].tolist(),
+                                                "speech_s": voices["speech_s"].round(3).tolist()}

@@ -1,15 +1,28 @@
-"""Embedding: pick the best K quality-gated faces per track, spread over its length, and embed their chips."""
+"""The embed stage: pick the best K quality-gated faces per track, spread over its length, embed their chips, then
+split tracks where their appearance jumps (`appearance`) and record, once, which segment every tracked face is in."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.models.embedder import Embedder, FaceChip
-from screenalytics.tasks.schemas import FaceEmbeddings
-from screenalytics.tasks.settings import EmbedConfig
+from screenalytics.tasks.appearance import segment_tracks
+from screenalytics.tasks.configs import EmbedConfig
+from screenalytics.tasks.faces import Embedder, decode_chip
+from screenalytics.tasks.intervals import segment_of
+from screenalytics.tasks.progress import ProgressHook, no_progress
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
+from screenalytics.tasks.schemas import (
+    Chips,
+    Detections,
+    EmbeddedFaces,
+    FaceEmbeddings,
+    Segments,
+    Tracks,
+    TrackSegments,
+)
 
 QUALITY_FACE_PX = 112.0  # faces this tall or taller get full marks for size
 QUALITY_SHARPNESS = 200.0  # ...and this sharp
@@ -23,7 +36,7 @@ def face_quality(dets: pd.DataFrame) -> pd.Series:
     return dets["score"] * size * np.sqrt(sharp)
 
 
-def gated_faces(tracks: pd.DataFrame, detections: pd.DataFrame, cfg: EmbedConfig) -> pd.DataFrame:
+def gated_faces(tracks: DataFrame[Tracks], detections: DataFrame[Detections], cfg: EmbedConfig) -> pd.DataFrame:
     """Tracked faces that pass the quality gate (size, detector score, sharpness), with their quality."""
     dets = tracks[["det_id", "track_id", "t_s"]].merge(
         detections[["det_id", "score", "face_h_px", "sharpness"]], on="det_id")
@@ -44,16 +57,9 @@ def select_faces(gated: pd.DataFrame, cfg: EmbedConfig) -> pd.DataFrame:
     return best[["det_id", "track_id", "t_s", "quality"]].reset_index(drop=True)
 
 
-def decode_chip(chip: pd.Series, det: pd.Series) -> FaceChip:
-    image = cv2.imdecode(np.frombuffer(chip["jpeg"], np.uint8), cv2.IMREAD_COLOR)
-    offset = np.array([chip["x0_px"], chip["y0_px"]], np.float32)
-    box = (np.array([det["x1"], det["y1"], det["x2"], det["y2"]], np.float32).reshape(2, 2) - offset) * chip["scale"]
-    kps = (det[[f"kp{k}_{a}" for k in range(5) for a in "xy"]].to_numpy(np.float32).reshape(5, 2) - offset)
-    return FaceChip(image, box.reshape(4), kps * chip["scale"])
-
-
-def embed_faces(selected: pd.DataFrame, detections: pd.DataFrame, chips: pd.DataFrame, embedder: Embedder, *,
-                ep_id: str, batch: int = 32, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def embed_faces(selected: pd.DataFrame, detections: DataFrame[Detections], chips: DataFrame[Chips],
+                embedder: Embedder, *, ep_id: str, batch: int = 32, progress: Callable[[int], None] | None = None
+                ) -> DataFrame[FaceEmbeddings]:
     """Embed the chips of `selected` faces; returns `FaceEmbeddings`."""
     det_by_id = detections.set_index("det_id")
     chip_by_id = chips.set_index("det_id")
@@ -69,8 +75,34 @@ def embed_faces(selected: pd.DataFrame, detections: pd.DataFrame, chips: pd.Data
     return FaceEmbeddings.validate(table[list(FaceEmbeddings.to_schema().columns)])
 
 
-def stack(vectors: pd.Series) -> np.ndarray:
-    """A column of vectors as a float32 matrix `(N, dim)`."""
-    if len(vectors) == 0:
-        return np.zeros((0, 0), np.float32)
-    return np.stack([np.asarray(v, np.float32) for v in vectors])
+def segment_faces(tracks: DataFrame[Tracks], detections: DataFrame[Detections], chips: DataFrame[Chips],
+                  embedder: Embedder, cfg: EmbedConfig, *, ep_id: str,
+                  progress: ProgressHook = no_progress
+                  ) -> tuple[DataFrame[EmbeddedFaces], DataFrame[Segments], DataFrame[TrackSegments]]:
+    """Embed the chosen faces, split tracks by appearance (embedding a few more faces to locate each switch);
+    returns the embeddings and the tracked faces with their segment, and the segments."""
+    gated = gated_faces(tracks, detections, cfg)
+    selected = select_faces(gated, cfg)
+    with progress("face embedding", len(selected)) as advance:
+        table = embed_faces(selected, detections, chips, embedder, ep_id=ep_id, progress=advance)
+
+    def embed_more(det_ids: np.ndarray) -> pd.DataFrame:
+        return embed_faces(gated[gated["det_id"].isin(det_ids)], detections, chips, embedder, ep_id=ep_id)
+
+    segments, table = segment_tracks(tracks, table, gated, threshold=cfg.split_distance, embed_more=embed_more)
+    segments = Segments.validate(segments.assign(ep_id=ep_id))
+    embedded = EmbeddedFaces.validate(table.assign(segment_id=segment_of(table, segments)))
+    faces = tracks[["ep_id", "det_id", "track_id", "t_s"]].assign(segment_id=segment_of(tracks, segments))
+    return embedded, segments, TrackSegments.validate(faces.reset_index(drop=True))
+
+
+@stage_task("embed", tables={"embeddings": EmbeddedFaces, "segments": Segments, "track_segments": TrackSegments},
+            models=("face_embedder",))
+def embed_task(run: StageRun, track: StageOutput, detect: StageOutput, cfg: EmbedConfig) -> Produced:
+    embedder = run.models.get("face_embedder")
+    embedded, segments, faces = segment_faces(track.table("tracks"), detect.table("detections"),
+                                              detect.table("chips"), embedder, cfg, ep_id=run.ctx.ep_id,
+                                              progress=run.progress)
+    return ({"embeddings": embedded, "segments": segments, "track_segments": faces},
+            {"n_embedded": len(embedded), "n_split": int(len(segments) - segments["track_id"].nunique()),
+             "embedder": embedder.id})

@@ -1,6 +1,10 @@
-"""Diarization error rate with pyannote.metrics (the field's reference scorer), per file and overall."""
+"""Scoring against references: diarization error rate with pyannote.metrics (the field's reference scorer), per
+file and overall, and word error rate."""
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 from pyannote.core import Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
@@ -26,3 +30,28 @@ def der_table(reference: pd.DataFrame, hypothesis: pd.DataFrame, *, uem: dict[st
         table[part] = table[part] / table["speech_s"]
     table["der"] = table[PARTS].sum(axis=1)
     return table[["file", "speech_s", "der", *PARTS]]
+
+
+def _words(text: str) -> list[str]:
+    """Lowercase words without punctuation (hyphens split words; numbers stay as written)."""
+    return re.sub(r"[^\w\s]", "", text.lower().replace("-", " ")).split()
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(substitutions + deletions + insertions, reference words) after normalising both texts."""
+    ref_words, hyp_words = _words(ref), _words(hyp)
+    steps = np.arange(len(hyp_words) + 1)
+    row = steps.copy()
+    for i, word in enumerate(ref_words, 1):
+        diagonal = row[:-1] + np.array([word != h for h in hyp_words], dtype=np.int64)
+        best = np.concatenate([[i], np.minimum(row[1:] + 1, diagonal)])  # deletion or substitution/match
+        row = np.minimum.accumulate(best - steps) + steps  # insertions: best[k] + (j - k) for k <= j
+    return int(row[-1]), len(ref_words)
+
+
+def word_error_rate(ref: str, hyp: str) -> float:
+    """Word error rate of `hyp` against `ref` (word-level Levenshtein distance / reference words)."""
+    edits, n = word_errors(ref, hyp)
+    if n == 0:
+        raise ValueError("word_error_rate needs a reference with at least one word")
+    return edits / n

@@ -7,30 +7,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.detect import Detector, make_chip
-from screenalytics.tasks.embed import decode_chip
-from screenalytics.tasks.models.embedder import Embedder
+from screenalytics.tasks import storage
+from screenalytics.tasks.configs import DetectConfig
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.faces import Detector, Embedder, decode_chip, make_chip
+from screenalytics.tasks.runner import Produced, Ref, StageRun, stage_task
 from screenalytics.tasks.schemas import FacebankEntries
-from screenalytics.tasks.settings import DetectConfig
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SECOND_FACE_RATIO = 0.5  # another face at least this tall (relative to the largest) makes the photo ambiguous
 PAD_FRACTION = 0.5  # black border added around photos so tightly cropped faces (aligned chips) are found
-
-
-def slug(name: str) -> str:
-    """Stable person_id for a cast name (`Lin-Manuel Miranda` -> `lin-manuel-miranda`)."""
-    text = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")
-    return text or "person"
 
 
 def folder_images(folder: Path) -> dict[str, list[Path]]:
@@ -71,7 +66,8 @@ def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectC
 
 
 def build_entries(people: dict[str, Iterable[Path]], detector: Detector, embedder: Embedder, cfg: DetectConfig,
-                  progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[int], None] | None = None) -> DataFrame[FacebankEntries]:
+    """One row per usable image: the person's name, the image, its hash and its embedding."""
     rows = []
     for name, images in people.items():
         for path in images:
@@ -90,4 +86,29 @@ def check_embedder(bank: pd.DataFrame, embedder_id: str, where: str) -> None:
     if found and found != {embedder_id}:
         raise ValueError(
             f"Facebank {where} was built with {', '.join(sorted(found))}, but this run embeds with {embedder_id}. "
-            "Rebuild it (`screenalytics facebank import DIR`) with the same embed.backend, or pass the folder.")
+            "Rebuild it (`screenalytics facebank import DIR`) with the same models.face_embedder, or pass the "
+            "folder.")
+
+
+def load_facebank(source: Ref, detector: Detector, embedder: Embedder, cfg: DetectConfig,
+                  progress: Callable[[str, int | None], object] | None = None) -> DataFrame[FacebankEntries]:
+    """A facebank from a folder (embedded now) or a `.parquet` built with the same embedder."""
+    path = storage.local_path(source.url)
+    if path and Path(path).is_dir():
+        people = folder_images(Path(path))
+        if progress is None:
+            return build_entries(people, detector, embedder, cfg)
+        with progress("facebank", sum(len(v) for v in people.values())) as advance:
+            return build_entries(people, detector, embedder, cfg, progress=advance)
+    bank = storage.read_parquet(source.url)
+    check_embedder(bank, embedder.id, source.url)
+    return bank
+
+
+@stage_task("facebank", tables={"facebank": FacebankEntries}, models=("face_detector", "face_embedder"))
+def facebank_task(run: StageRun, source: Ref, cfg: DetectConfig) -> Produced:
+    bank = load_facebank(source, run.models.get("face_detector"), run.models.get("face_embedder"), cfg,
+                         run.progress)
+    if bank.empty:
+        raise InputError(f"Facebank {source.url}: no usable face image (see the warnings above).")
+    return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist())}

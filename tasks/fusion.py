@@ -19,37 +19,28 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 from scipy.optimize import linear_sum_assignment
 
-from screenalytics.tasks.appearance import assign_segments
-from screenalytics.tasks.schemas import Intervals, VoiceLinks, Words
-from screenalytics.tasks.screentime import NOT_COUNTED, merge_intervals
-from screenalytics.tasks.settings import FusionConfig
-from screenalytics.tasks.voicebank import no_similarity
+from screenalytics.tasks.configs import FusionConfig
+from screenalytics.tasks.intervals import inside, intersect, merge_intervals
+from screenalytics.tasks.naming import NOT_COUNTED
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
+from screenalytics.tasks.schemas import (
+    Detections,
+    EpisodeInfo,
+    Identities,
+    Intervals,
+    MouthActivity,
+    ScreenTime,
+    SpeakerTurns,
+    TrackSegments,
+    VoiceLinks,
+    Words,
+)
+from screenalytics.tasks.timeline import timeline_png
 
 MOUTH_SCALE = 0.25
-
-
-def inside(times: np.ndarray, spans: pd.DataFrame) -> np.ndarray:
-    """Whether each time falls in the union of `spans` (start_s/end_s)."""
-    if spans.empty:
-        return np.zeros(len(times), bool)
-    merged = merge_intervals(spans["start_s"].to_numpy(), spans["end_s"].to_numpy(), np.zeros(len(spans)), 0.0)
-    starts, ends = merged["start_s"].to_numpy(), merged["end_s"].to_numpy()
-    idx = np.searchsorted(starts, times, side="right") - 1
-    return (idx >= 0) & (times < ends[np.maximum(idx, 0)])
-
-
-def intersect(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Intersection of two unions of spans (start_s/end_s), as merged spans."""
-    edges = np.unique(np.r_[a["start_s"], a["end_s"], b["start_s"], b["end_s"]])
-    if len(edges) < 2:
-        return pd.DataFrame({"start_s": [], "end_s": []})
-    mids = (edges[:-1] + edges[1:]) / 2
-    keep = inside(mids, a) & inside(mids, b)
-    spans = pd.DataFrame({"start_s": edges[:-1][keep], "end_s": edges[1:][keep]})
-    merged = merge_intervals(spans["start_s"].to_numpy(), spans["end_s"].to_numpy(), np.zeros(len(spans)), 0.0)
-    return merged[["start_s", "end_s"]]
 
 
 def evidence(samples: pd.DataFrame, turns: pd.DataFrame) -> pd.DataFrame:
@@ -117,8 +108,8 @@ def _link(table: pd.DataFrame, voice: str, person: str, cfg: FusionConfig) -> tu
     return (person, r["cooccurrence"], r["mouth_lift"], r["voice_similarity"], float(r["score"]))
 
 
-def speaking_intervals(turns: pd.DataFrame, links: pd.DataFrame, visual: pd.DataFrame, *, ep_id: str,
-                       ) -> pd.DataFrame:
+def speaking_intervals(turns: DataFrame[SpeakerTurns], links: DataFrame[VoiceLinks], visual: DataFrame[Intervals],
+                       *, ep_id: str) -> DataFrame[Intervals]:
     """`Intervals` of kind `speaking` (the person's voices, merged) and `overlap` (speaking while on screen)."""
     owner = links.set_index("speaker")["person_id"]
     person = turns["speaker"].map(owner).to_numpy()
@@ -133,12 +124,12 @@ def speaking_intervals(turns: pd.DataFrame, links: pd.DataFrame, visual: pd.Data
     return Intervals.validate(table.sort_values(["person_id", "kind", "start_s"], ignore_index=True))
 
 
-def face_samples(tracks: pd.DataFrame, detections: pd.DataFrame, mouth: pd.DataFrame, identities: pd.DataFrame,
-                 ) -> pd.DataFrame:
+def face_samples(faces: DataFrame[TrackSegments], detections: DataFrame[Detections],
+                 mouth: DataFrame[MouthActivity], identities: DataFrame[Identities]) -> pd.DataFrame:
     """One row per tracked face sample of a counted person: t_s, person_id, face_h_px, mouth activity."""
-    samples = tracks[["det_id", "track_id", "t_s"]].merge(detections[["det_id", "face_h_px"]], on="det_id")
+    samples = faces[["det_id", "track_id", "t_s", "segment_id"]].merge(detections[["det_id", "face_h_px"]],
+                                                                       on="det_id")
     samples = samples.merge(mouth[["det_id", "activity"]], on="det_id", how="left")
-    samples["segment_id"] = assign_segments(samples, identities)
     samples = samples.merge(identities[["segment_id", "person_id"]], on="segment_id")
     return samples[~samples["person_id"].isin(NOT_COUNTED)].reset_index(drop=True)
 
@@ -156,3 +147,69 @@ def label_words(words: pd.DataFrame, turns: pd.DataFrame, links: pd.DataFrame) -
         speaker[better] = owner[voice]
         best = np.maximum(best, cover)
     return Words.validate(words.assign(speaker=speaker))
+
+
+def no_similarity() -> pd.DataFrame:
+    """The similarity table without rows (no voicebank, or no voices)."""
+    return pd.DataFrame({"speaker": pd.Series(dtype=object), "person_id": pd.Series(dtype=object),
+                         "similarity": pd.Series(dtype=float)})
+
+
+def voice_similarity(voices: pd.DataFrame, bank: pd.DataFrame) -> pd.DataFrame:
+    """Cosine similarity of every (voice, enrolled person): speaker, person_id, similarity."""
+    if voices.empty or bank.empty:
+        return no_similarity()
+    sims = np.stack(voices["vector"].to_numpy()) @ np.stack(bank["vector"].to_numpy()).T
+    return pd.DataFrame({"speaker": np.repeat(voices["speaker"].to_numpy(), len(bank)),
+                         "person_id": np.tile(bank["person_id"].to_numpy(), len(voices)),
+                         "similarity": sims.reshape(-1).astype(float)})
+
+
+def screen_time(intervals: DataFrame[Intervals], identities: DataFrame[Identities], *, ep_id: str, duration_s: float,
+                audio: bool = False) -> DataFrame[ScreenTime]:
+    """The output contract table: one row per person_id seen or heard. Without `audio` the speaking columns stay
+    null (unknown); with it, people never heard speak 0 s, and voices with no face (`voice_N`) get rows too."""
+    span = intervals.assign(d=intervals["end_s"] - intervals["start_s"])
+    visual = span[span["kind"] == "visual"]
+    agg = visual.groupby("person_id").agg(visual_s=("d", "sum"), appearances=("d", "size"),
+                                          first_seen_s=("start_s", "min"), last_seen_s=("end_s", "max"))
+    heard = span[span["kind"] == "speaking"]["person_id"].unique() if audio else []
+    agg = agg.reindex(agg.index.union(pd.Index(heard, dtype=str))).rename_axis("person_id")
+    agg = agg.fillna({"visual_s": 0.0, "appearances": 0}).astype({"appearances": int})
+    names = identities.drop_duplicates("person_id").set_index("person_id")["name"]
+    table = agg.reset_index().assign(ep_id=ep_id, share_of_episode=lambda t: np.clip(t["visual_s"] / duration_s, 0, 1))
+    table["name"] = table["person_id"].map(names).fillna(table["person_id"])
+    for kind in ("speaking", "overlap"):
+        totals = span[span["kind"] == kind].groupby("person_id")["d"].sum()
+        table[f"{kind}_s"] = table["person_id"].map(totals).fillna(0.0) if audio else np.nan
+    table["offscreen_speaking_s"] = table["speaking_s"] - table["overlap_s"]
+    table = table.sort_values(["visual_s", "speaking_s"], ascending=False, ignore_index=True)
+    return ScreenTime.validate(table[list(ScreenTime.to_schema().columns)])
+
+
+@stage_task("fusion", tables={"screentime": ScreenTime, "intervals": Intervals, "voice_links": VoiceLinks,
+                              "transcript": Words})
+def fusion_task(run: StageRun, screentime: StageOutput, match: StageOutput, embed: StageOutput, detect: StageOutput,
+                mouth: StageOutput, speakers: StageOutput | None, transcript: StageOutput | None,
+                voicebank: StageOutput | None, info: EpisodeInfo, cfg: FusionConfig) -> Produced:
+    ep_id = run.ctx.ep_id
+    visual, identities = screentime.table("intervals"), match.table("identities")
+    outputs: dict[str, object] = {}
+    intervals = visual
+    if speakers is not None:
+        turns = speakers.table("turns")
+        samples = face_samples(embed.table("track_segments"), detect.table("detections"), mouth.table("mouth"),
+                               identities)
+        heard = (voice_similarity(speakers.table("voices"), voicebank.table("voicebank"))
+                 if voicebank is not None else None)
+        links = link_voices(samples, turns, cfg, ep_id=ep_id, similarity=heard)
+        intervals = pd.concat([visual, speaking_intervals(turns, links, visual, ep_id=ep_id)], ignore_index=True)
+        outputs["voice_links"] = links
+        if transcript is not None:
+            outputs["transcript"] = label_words(transcript.table("words"), turns, links)
+    table = screen_time(intervals, identities, ep_id=ep_id, duration_s=info.duration_s, audio=speakers is not None)
+    outputs.update(screentime=table, intervals=intervals, **{"timeline.png": timeline_png(
+        intervals, table, duration_s=info.video_start_s + info.duration_s,
+        title=f"{ep_id}: who is on screen and who speaks")})
+    links_info = outputs["voice_links"].set_index("speaker")["person_id"].to_dict() if speakers is not None else {}
+    return outputs, {"voice_links": links_info}

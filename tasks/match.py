@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.embed import stack
-from screenalytics.tasks.facebank import slug
-from screenalytics.tasks.schemas import Identities
-from screenalytics.tasks.settings import MatchConfig
+from screenalytics.tasks.configs import MatchConfig
+from screenalytics.tasks.intervals import same_frame_pairs
+from screenalytics.tasks.naming import UNNAMED_PREFIXES, slug
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
+from screenalytics.tasks.schemas import Clusters, EmbeddedFaces, FacebankEntries, Identities, TrackSegments
+from screenalytics.tasks.vectors import stack
 
 
 def person_distances(faces: np.ndarray, bank: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -37,8 +40,17 @@ def decide(dist: np.ndarray, names: list[str], accept: float, margin: float, vot
             "match_margin": float(min(gap, 9.99)), "match_votes": votes}
 
 
-def match_identities(clusters: pd.DataFrame, embeddings: pd.DataFrame, bank: pd.DataFrame | None,
-                     cooccur: set[tuple[int, int]], *, backend: str, cfg: MatchConfig) -> pd.DataFrame:
+def cooccurring_clusters(faces: DataFrame[TrackSegments], clusters: DataFrame[Clusters]) -> set[tuple[int, int]]:
+    """Pairs of cluster ids whose faces appear in the same sampled frame."""
+    seg_cluster = clusters.set_index("segment_id")["cluster_id"]
+    tagged = faces.assign(cluster_id=seg_cluster.reindex(faces["segment_id"]).to_numpy())
+    tagged = tagged[tagged["cluster_id"] >= 0]
+    return {(a, b) for a, b in same_frame_pairs(tagged, "cluster_id") if a != b and min(a, b) >= 0}
+
+
+def match_identities(clusters: DataFrame[Clusters], embeddings: DataFrame[EmbeddedFaces],
+                     bank: DataFrame[FacebankEntries] | None, cooccur: set[tuple[int, int]], *, cfg: MatchConfig
+                     ) -> DataFrame[Identities]:
     """`Identities`: clusters with `person_id`/`name`; `cooccur` holds cluster-id pairs seen in one frame."""
     decisions: dict[int, dict] = {}
     if bank is not None and len(bank):
@@ -46,8 +58,8 @@ def match_identities(clusters: pd.DataFrame, embeddings: pd.DataFrame, bank: pd.
         emb = embeddings.assign(cluster_id=embeddings["segment_id"].map(seg_cluster))
         for cluster_id, group in emb[emb["cluster_id"] >= 0].groupby("cluster_id"):
             dist, names = person_distances(stack(group["vector"]), bank)
-            decisions[int(cluster_id)] = decide(dist, names, cfg.accept_distance[backend],
-                                                cfg.min_margin[backend], cfg.min_vote_share)
+            decisions[int(cluster_id)] = decide(dist, names, cfg.accept_distance, cfg.min_margin,
+                                                cfg.min_vote_share)
     for a, b in sorted(cooccur):
         da, db = decisions.get(a, {}), decisions.get(b, {})
         if da.get("name") and da.get("name") == db.get("name"):
@@ -69,3 +81,14 @@ def match_identities(clusters: pd.DataFrame, embeddings: pd.DataFrame, bank: pd.
     for key in ("match_distance", "match_margin", "match_votes"):
         out[key] = out["cluster_id"].map(lambda c, k=key: decisions.get(c, {}).get(k, np.nan)).astype(float)
     return Identities.validate(out[list(Identities.to_schema().columns)])
+
+
+@stage_task("match", tables={"identities": Identities})
+def match_task(run: StageRun, cluster: StageOutput, embed: StageOutput, facebank: StageOutput | None,
+               cfg: MatchConfig) -> Produced:
+    clusters = cluster.table("clusters")
+    bank = facebank.table("facebank") if facebank is not None else None
+    cooccur = cooccurring_clusters(embed.table("track_segments"), clusters)
+    identities = match_identities(clusters, embed.table("embeddings"), bank, cooccur, cfg=cfg)
+    named = sorted(identities.loc[~identities["person_id"].str.startswith(UNNAMED_PREFIXES), "name"].unique().tolist())
+    return {"identities": identities}, {"named": named}

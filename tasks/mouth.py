@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
 from screenalytics.tasks.schemas import MouthActivity
 
 MIN_MOUTH_PX = 6.0  # mouth-corner distance (frame pixels) below which a sample is too small to read
@@ -50,3 +51,10 @@ def mouth_activity(tracks: pd.DataFrame, detections: pd.DataFrame, chips: pd.Dat
     return MouthActivity.validate(pd.DataFrame({"ep_id": ep_id, "det_id": rows["det_id"],
                                                 "track_id": rows["track_id"], "t_s": rows["t_s"],
                                                 "activity": activity}))
+
+
+@stage_task("mouth", tables={"mouth": MouthActivity})
+def mouth_task(run: StageRun, track: StageOutput, detect: StageOutput, patch_px: int) -> Produced:
+    table = mouth_activity(track.table("tracks"), detect.table("detections"), detect.table("chips"),
+                           ep_id=run.ctx.ep_id, patch_px=patch_px)
+    return {"mouth": table}, {"readable": int(table["activity"].notna().sum())}

@@ -8,9 +8,10 @@ import av
 import numpy as np
 import pandas as pd
 
+from screenalytics.tasks.decoding import open_container
 from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.runner import Produced, StageRun, local_input, stage_task
 from screenalytics.tasks.schemas import Episodes
-from screenalytics.tasks.video import open_container
 
 VFR_TOLERANCE = 0.05  # std of frame durations / median duration above which the stream counts as variable rate
 TRUNCATION_TOLERANCE_S = 1.0  # readable packets must reach the declared duration within this
@@ -80,3 +81,12 @@ def _first_frame_rotation(path: str) -> int:
         except (StopIteration, av.error.FFmpegError) as exc:
             raise InputError(f"{path}: no frame could be decoded. Re-export or re-download it.") from exc
         return int(getattr(frame, "rotation", 0) or 0)
+
+
+@stage_task("probe", tables={"episode": Episodes})
+def probe_task(run: StageRun) -> Produced:
+    """The episode row; its facts travel on as `EpisodeInfo`."""
+    ctx = run.ctx
+    table = probe_video(local_input(ctx.video.url), ep_id=ctx.ep_id, source_url=ctx.video.url,
+                        content_sha256=ctx.video.sha256)
+    return {"episode": table}, table.iloc[0].to_dict()

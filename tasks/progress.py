@@ -1,21 +1,33 @@
-"""Progress through a hook: stage code reports `advance(n)`; the caller decides how it is shown.
+"""Progress through a hook the caller passes: stage code reports `advance(n)`, the caller decides how it is shown.
 
-The CLI installs a rich progress bar; under Prefect (or anywhere else) the default reporter logs every 10%.
+A hook is `hook(label, total)`, a context manager yielding `advance`. The CLI passes one that draws rich progress
+bars; the default (`log_progress`) logs every 10% to the Prefect run logger when inside a flow or task, else to
+Python logging. Nothing here is global state.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
-log = logging.getLogger("screenalytics.progress")
 Advance = Callable[[int], None]
+ProgressHook = Callable[[str, "int | None"], AbstractContextManager[Advance]]
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:  # outside a Prefect run: plain logging
+        return logging.getLogger("screenalytics.progress")
 
 
 @contextmanager
-def log_reporter(label: str, total: int | None) -> Iterator[Advance]:
-    done = 0
-    next_pct = 10
+def log_progress(label: str, total: int | None) -> Iterator[Advance]:
+    """Log `label: N% (done/total)` at every 10%, and `label: done (n)` at the end."""
+    log = _logger()
+    done, next_pct = 0, 10
 
     def advance(n: int) -> None:
         nonlocal done, next_pct
@@ -28,15 +40,7 @@ def log_reporter(label: str, total: int | None) -> Iterator[Advance]:
     log.info("%s: done (%d)", label, done)
 
 
-_reporter: Callable = log_reporter
-
-
-def set_reporter(reporter: Callable) -> None:
-    global _reporter
-    _reporter = reporter
-
-
 @contextmanager
-def progress(label: str, total: int | None) -> Iterator[Advance]:
-    with _reporter(label, total) as advance:
-        yield advance
+def no_progress(label: str, total: int | None) -> Iterator[Advance]:
+    """A hook that shows nothing."""
+    yield lambda n: None

@@ -1,12 +1,17 @@
 """Pandera schemas: the one contract between stages.
 
-Units are in column names (`_s` seconds, `_px` pixels). Every stage validates what it writes, so a table that
-reaches a later stage (or a user's DuckDB query) always has these columns and types.
+Units are in column names (`_s` seconds, `_px` pixels). Every table a stage writes is validated against its schema
+at the task boundary, and again when a later stage reads it, so a table that reaches a stage (or a user's DuckDB
+query) always has these columns and types. Scalars that travel between stages are small frozen models at the end.
+Bump `SCHEMA_VERSION` when a change here changes what is stored: it is part of every stage's cache key.
 """
 from __future__ import annotations
 
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 2
 
 
 class _Strict(pa.DataFrameModel):
@@ -127,6 +132,22 @@ class FaceEmbeddings(_Strict):
     quality: Series[float]
     embedder: Series[str]
     vector: Series[object]
+
+
+class EmbeddedFaces(FaceEmbeddings):
+    """Face embeddings with the track segment each face belongs to (the embed stage's output)."""
+
+    segment_id: Series[int] = pa.Field(ge=0)
+
+
+class TrackSegments(_Strict):
+    """Which track segment every tracked detection belongs to: derived once, by the embed stage."""
+
+    ep_id: Series[str]
+    det_id: Series[int] = pa.Field(unique=True)
+    track_id: Series[int] = pa.Field(ge=0)
+    t_s: Series[float]
+    segment_id: Series[int] = pa.Field(ge=0)
 
 
 class Segments(_Strict):
@@ -253,3 +274,23 @@ class Words(_Strict):
     @pa.dataframe_check
     def ordered(cls, df) -> Series[bool]:  # noqa: N805
         return df["end_s"] >= df["start_s"]
+
+
+class EpisodeInfo(BaseModel):
+    """The probe's facts that later stages use (one `Episodes` row)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    duration_s: float
+    fps: float
+    n_frames: int
+    video_start_s: float
+    has_audio: bool
+
+
+class AudioInfo(BaseModel):
+    """The extracted track: its first sample plays at `start_s` on the container timeline."""
+
+    model_config = ConfigDict(frozen=True)
+    start_s: float
+    duration_s: float
+    sample_rate: int

@@ -1,4 +1,4 @@
-"""Screen time: per-person intervals and totals from tracked, identified faces.
+"""The screentime stage: per-person visual intervals from tracked, identified faces, and the run's guardrails.
 
 A detection on a sampled frame covers that frame's sampling interval (halfway to its neighbouring sampled frames,
 never past its shot's edges; out to the edge for the first and last sampled frame of a shot). A person's coverage
@@ -9,28 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
-from screenalytics.tasks.appearance import assign_segments
-from screenalytics.tasks.schemas import Intervals, ScreenTime
-from screenalytics.tasks.settings import ScreenTimeConfig
-
-NOT_COUNTED = {"unidentified"}
-
-
-def merge_intervals(starts: np.ndarray, ends: np.ndarray, groups: np.ndarray, max_gap: float) -> pd.DataFrame:
-    """Union of intervals within each group, bridging gaps < `max_gap` (vectorised). Returns group/start/end."""
-    if len(starts) == 0:
-        return pd.DataFrame({"group": groups[:0], "start_s": starts[:0], "end_s": ends[:0]})
-    order = np.lexsort((starts, groups))
-    g, s, e = groups[order], starts[order], ends[order]
-    new_group = np.r_[True, g[1:] != g[:-1]]
-    run_end = pd.Series(e).groupby(np.cumsum(new_group)).cummax().to_numpy()
-    prev_end = np.r_[-np.inf, run_end[:-1]]
-    opens = new_group | (s > prev_end + max_gap)
-    run = np.cumsum(opens)
-    frame = pd.DataFrame({"run": run, "group": g, "start_s": s, "end_s": e})
-    merged = frame.groupby("run").agg(group=("group", "first"), start_s=("start_s", "min"), end_s=("end_s", "max"))
-    return merged.reset_index(drop=True)
+from screenalytics.tasks.configs import GuardrailsConfig, ScreenTimeConfig
+from screenalytics.tasks.guardrails import run_metrics
+from screenalytics.tasks.intervals import merge_intervals
+from screenalytics.tasks.naming import NOT_COUNTED
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
+from screenalytics.tasks.schemas import EpisodeInfo, Identities, Intervals, SampledFrames, Shots, Tracks, TrackSegments
 
 
 def coverage(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame) -> pd.DataFrame:
@@ -52,11 +38,12 @@ def coverage(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame) ->
     return tracks.assign(start_s=start, end_s=np.maximum(end, start))
 
 
-def visual_intervals(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataFrame, identities: pd.DataFrame,
-                     *, ep_id: str, cfg: ScreenTimeConfig) -> pd.DataFrame:
+def visual_intervals(tracks: DataFrame[Tracks], faces: DataFrame[TrackSegments], frames: DataFrame[SampledFrames],
+                     shots: DataFrame[Shots], identities: DataFrame[Identities], *, ep_id: str, cfg: ScreenTimeConfig
+                     ) -> DataFrame[Intervals]:
     """`Intervals` of kind `visual`, one set per person_id."""
     covered = coverage(tracks, frames, shots)
-    covered = covered.assign(segment_id=assign_segments(covered, identities))
+    covered = covered.assign(segment_id=covered["det_id"].map(faces.set_index("det_id")["segment_id"]).to_numpy())
     covered = covered.merge(identities[["segment_id", "person_id"]], on="segment_id")
     covered = covered[~covered["person_id"].isin(NOT_COUNTED)]
     if cfg.min_track_s > 0:
@@ -73,23 +60,12 @@ def visual_intervals(tracks: pd.DataFrame, frames: pd.DataFrame, shots: pd.DataF
     return Intervals.validate(table.sort_values(["person_id", "start_s"], ignore_index=True))
 
 
-def screen_time(intervals: pd.DataFrame, identities: pd.DataFrame, *, ep_id: str, duration_s: float,
-                audio: bool = False) -> pd.DataFrame:
-    """The output contract table: one row per person_id seen or heard. Without `audio` the speaking columns stay
-    null (unknown); with it, people never heard speak 0 s, and voices with no face (`voice_N`) get rows too."""
-    span = intervals.assign(d=intervals["end_s"] - intervals["start_s"])
-    visual = span[span["kind"] == "visual"]
-    agg = visual.groupby("person_id").agg(visual_s=("d", "sum"), appearances=("d", "size"),
-                                          first_seen_s=("start_s", "min"), last_seen_s=("end_s", "max"))
-    heard = span[span["kind"] == "speaking"]["person_id"].unique() if audio else []
-    agg = agg.reindex(agg.index.union(pd.Index(heard, dtype=str))).rename_axis("person_id")
-    agg = agg.fillna({"visual_s": 0.0, "appearances": 0}).astype({"appearances": int})
-    names = identities.drop_duplicates("person_id").set_index("person_id")["name"]
-    table = agg.reset_index().assign(ep_id=ep_id, share_of_episode=lambda t: np.clip(t["visual_s"] / duration_s, 0, 1))
-    table["name"] = table["person_id"].map(names).fillna(table["person_id"])
-    for kind in ("speaking", "overlap"):
-        totals = span[span["kind"] == kind].groupby("person_id")["d"].sum()
-        table[f"{kind}_s"] = table["person_id"].map(totals).fillna(0.0) if audio else np.nan
-    table["offscreen_speaking_s"] = table["speaking_s"] - table["overlap_s"]
-    table = table.sort_values(["visual_s", "speaking_s"], ascending=False, ignore_index=True)
-    return ScreenTime.validate(table[list(ScreenTime.to_schema().columns)])
+@stage_task("screentime", tables={"intervals": Intervals})
+def screentime_task(run: StageRun, match: StageOutput, cluster: StageOutput, embed: StageOutput, track: StageOutput,
+                    detect: StageOutput, shots: StageOutput, info: EpisodeInfo, cfg: ScreenTimeConfig,
+                    guardrails: GuardrailsConfig) -> Produced:
+    tracks = track.table("tracks")
+    intervals = visual_intervals(tracks, embed.table("track_segments"), detect.table("frames"), shots.table("shots"),
+                                 match.table("identities"), ep_id=run.ctx.ep_id, cfg=cfg)
+    metrics, warnings = run_metrics(tracks, cluster.table("clusters"), duration_s=info.duration_s, cfg=guardrails)
+    return {"intervals": intervals}, {"metrics": metrics, "warnings": warnings}

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
-from screenalytics.tasks.schemas import Shots
-from screenalytics.tasks.settings import ShotsConfig
-from screenalytics.tasks.video import Frame
+from screenalytics.tasks.configs import ShotsConfig
+from screenalytics.tasks.decoding import Frame, iter_frames
+from screenalytics.tasks.runner import Produced, StageRun, local_input, stage_task
+from screenalytics.tasks.schemas import EpisodeInfo, Shots
 
 Progress = Callable[[int], None]
 
@@ -50,3 +51,11 @@ def shots_from_cuts(times: np.ndarray, cut_frames: list[int], *, ep_id: str) -> 
         "ep_id": ep_id, "shot_id": np.arange(len(bounds) - 1),
         "start_s": bounds[:-1], "end_s": bounds[1:],
     }))
+
+
+@stage_task("shots", tables={"shots": Shots})
+def shots_task(run: StageRun, info: EpisodeInfo, cfg: ShotsConfig) -> Produced:
+    with run.progress("shot cuts", info.n_frames) as advance:
+        frames = iter_frames(local_input(run.ctx.video.url), width=cfg.analysis_width_px)
+        table = detect_shots(frames, ep_id=run.ctx.ep_id, fps=info.fps, cfg=cfg, progress=advance)
+    return {"shots": table}, {"n_shots": len(table)}

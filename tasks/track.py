@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import supervision as sv
+from pandera.typing import DataFrame
 from trackers import ByteTrackTracker
 
-from screenalytics.tasks.schemas import Tracks
-from screenalytics.tasks.settings import TrackConfig
+from screenalytics.tasks.configs import TrackConfig
+from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
+from screenalytics.tasks.schemas import Detections, SampledFrames, Shots, Tracks
 
 
 def _new_tracker(cfg: TrackConfig, sample_fps: float) -> ByteTrackTracker:
@@ -69,8 +71,8 @@ def _track_shot(frame_ids: np.ndarray, dets: pd.DataFrame, cfg: TrackConfig, sam
     return assigned
 
 
-def track_faces(frames: pd.DataFrame, detections: pd.DataFrame, shots: pd.DataFrame, *, cfg: TrackConfig,
-                sample_fps: float) -> pd.DataFrame:
+def track_faces(frames: DataFrame[SampledFrames], detections: DataFrame[Detections], shots: DataFrame[Shots], *,
+                cfg: TrackConfig, sample_fps: float) -> DataFrame[Tracks]:
     """Assign detections to tracks; a new tracker starts at each shot, ids are episode-unique."""
     columns = list(Tracks.to_schema().columns)
     if detections.empty:
@@ -97,3 +99,11 @@ def track_faces(frames: pd.DataFrame, detections: pd.DataFrame, shots: pd.DataFr
                                   "track_id": track, "shot_id": int(shot_id), "t_s": kept["t_s"].to_numpy()}))
     table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
     return Tracks.validate(table.sort_values(["track_id", "t_s"], ignore_index=True))
+
+
+@stage_task("track", tables={"tracks": Tracks})
+def track_task(run: StageRun, detect: StageOutput, shots: StageOutput, cfg: TrackConfig, sample_fps: float
+               ) -> Produced:
+    tracks = track_faces(detect.table("frames"), detect.table("detections"), shots.table("shots"), cfg=cfg,
+                         sample_fps=sample_fps)
+    return {"tracks": tracks}, {"n_tracks": int(tracks["track_id"].nunique())}

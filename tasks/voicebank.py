@@ -10,12 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 from sklearn.preprocessing import normalize
 
-from screenalytics.tasks.diarize import cut, speech_windows
+from screenalytics.tasks import storage
+from screenalytics.tasks.audio_windows import SpeechProbabilities, cut, detect_speech, speech_windows
+from screenalytics.tasks.configs import VadConfig
+from screenalytics.tasks.decoding import load_wav
 from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.models.specs import SAMPLE_RATE
+from screenalytics.tasks.runner import Produced, Ref, StageRun, stage_task
 from screenalytics.tasks.schemas import VoicebankEntries
-from screenalytics.tasks.settings import VadConfig
 
 MIN_SPEECH_S = 1.0
 
@@ -33,19 +38,16 @@ def enrolment_files(folder: Path) -> dict[str, list[Path]]:
     return people
 
 
-def enrol(people: dict[str, list[Path]], embed: Callable[[list[np.ndarray]], np.ndarray], vad_path: Path,
-          piece_s: float, progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def enrol(people: dict[str, list[Path]], embed: Callable[[list[np.ndarray]], np.ndarray], vad: SpeechProbabilities,
+          piece_s: float, progress: Callable[[int], None] | None = None) -> DataFrame[VoicebankEntries]:
     """`VoicebankEntries` from `enrolment_files`: one row per person with their files, seconds of speech heard and
     unit vector."""
-    from screenalytics.tasks.speakers import load_wav_path
-    from screenalytics.tasks.vad import detect_speech
-
     rows = []
     for person, files in people.items():
         pieces, heard = [], 0.0
         for file in files:
-            wav, _ = load_wav_path(file)
-            speech = detect_speech(wav, VadConfig(), vad_path)
+            wav, _ = load_wav(file, SAMPLE_RATE)
+            speech = detect_speech(wav, VadConfig(), vad)
             heard += float((speech[:, 1] - speech[:, 0]).sum())
             pieces += cut(wav, speech_windows(speech, piece_s))
             if progress is not None:
@@ -58,17 +60,10 @@ def enrol(people: dict[str, list[Path]], embed: Callable[[list[np.ndarray]], np.
     return VoicebankEntries.validate(pd.DataFrame(rows, columns=["person_id", "files", "speech_s", "vector"]))
 
 
-def no_similarity() -> pd.DataFrame:
-    """The similarity table without rows (no voicebank, or no voices)."""
-    return pd.DataFrame({"speaker": pd.Series(dtype=object), "person_id": pd.Series(dtype=object),
-                         "similarity": pd.Series(dtype=float)})
-
-
-def voice_similarity(voices: pd.DataFrame, bank: pd.DataFrame) -> pd.DataFrame:
-    """Cosine similarity of every (voice, enrolled person): speaker, person_id, similarity."""
-    if voices.empty or bank.empty:
-        return no_similarity()
-    sims = np.stack(voices["vector"].to_numpy()) @ np.stack(bank["vector"].to_numpy()).T
-    return pd.DataFrame({"speaker": np.repeat(voices["speaker"].to_numpy(), len(bank)),
-                         "person_id": np.tile(bank["person_id"].to_numpy(), len(voices)),
-                         "similarity": sims.reshape(-1).astype(float)})
+@stage_task("voicebank", tables={"voicebank": VoicebankEntries}, models=("speaker_embedder", "vad"))
+def voicebank_task(run: StageRun, source: Ref, piece_s: float) -> Produced:
+    people = enrolment_files(Path(storage.local_path(source.url) or source.url))
+    with run.progress("voicebank", sum(len(f) for f in people.values())) as advance:
+        bank = enrol(people, run.models.get("speaker_embedder").embed, run.models.get("vad"), piece_s,
+                     progress=advance)
+    return {"voicebank": bank}, {"people": bank["person_id"].tolist(), "speech_s": bank["speech_s"].round(2).tolist()}

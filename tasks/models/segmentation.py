@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from screenalytics.tasks.models.onnx_build import CheckpointNet, GraphBuilder, float_input
+from screenalytics.tasks.models.specs import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
-CHUNK_S = 5.0
 _MIN_LOW_HZ = _MIN_BAND_HZ = 50.0
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-SAMPLE_RATE = 16000
-WINDOW = 512  # samples per decision (32 ms)
+from screenalytics.tasks.models.specs import VAD_WINDOW
+
+WINDOW = VAD_WINDOW  # samples per decision (32 ms)
 CONTEXT = 64  # samples of the previous window the model sees before each window
 BATCH = 8192  # windows per session call; the recurrent state carries across calls
 

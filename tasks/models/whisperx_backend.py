@@ -3,7 +3,7 @@ from local folders only, never a hub name.
 
 whisperx pins torch~=2.8 and huggingface-hub<1.0, so it lives in its own environment
 (`pip install 'screenalytics[whisperx]'`). Offline it needs: the CTranslate2 Whisper folder (`transcript.model`,
-default the packaged tiny.en), a wav2vec2 CTC alignment folder for the language (`transcript.align_model`) and NLTK's
+default the packaged tiny.en), a wav2vec2 CTC alignment folder for the language (`models.align_model`) and NLTK's
 `punkt_tab` sentence data (whisperx's aligner downloads it when missing). Its voice activity is the pyannote
 segmentation checkpoint inside the whisperx wheel."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.models.registry import MissingModelError
+from screenalytics.tasks.errors import MissingModelError
 
 TORCHAUDIO_EN = "wav2vec2_fairseq_base_ls960_asr_ls960.pth"  # whisperx's English default, as torchaudio stores it
 EXTRA = "pip install 'screenalytics[whisperx]' (in its own environment: whisperx pins torch~=2.8)"
@@ -26,7 +26,7 @@ def align_source(folder: str | None) -> dict[str, Any]:
     """`whisperx.load_align_model` arguments for a local alignment folder: the torchaudio English bundle file, or a
     Hugging Face wav2vec2 CTC folder (config.json); else MissingModelError saying what to put where."""
     if not folder:
-        raise MissingModelError("transcript.backend=whisperx needs transcript.align_model: a local folder with a "
+        raise MissingModelError("models.transcriber=whisperx needs models.align_model: a local folder with a "
                                 f"wav2vec2 CTC model for word alignment (a Hugging Face folder with config.json, or "
                                 f"torchaudio's {TORCHAUDIO_EN} for English).")
     path = Path(folder).expanduser()
@@ -36,7 +36,7 @@ def align_source(folder: str | None) -> dict[str, Any]:
         return {"model_name": str(path), "model_cache_only": True}
     raise MissingModelError(f"{path}: neither {TORCHAUDIO_EN} nor a Hugging Face config.json there. Copy a wav2vec2 "
                             "CTC alignment model (e.g. facebook/wav2vec2-base-960h for English) to that folder, or "
-                            "fix transcript.align_model.")
+                            "fix models.align_model.")
 
 
 def import_whisperx() -> Any:
@@ -47,7 +47,7 @@ def import_whisperx() -> Any:
     try:
         import whisperx
     except ImportError as exc:
-        raise MissingModelError(f"transcript.backend=whisperx needs whisperx ({exc.name} is not installed): "
+        raise MissingModelError(f"models.transcriber=whisperx needs whisperx ({exc.name} is not installed): "
                                 f"{EXTRA}.") from exc
     return whisperx
 

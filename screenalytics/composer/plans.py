@@ -1,4 +1,4 @@
-"""Plan builders for synthetic episodes made of GRID talking-head clips (see compose.py).
+"""Plan builders for synthetic episodes made of GRID talking-head clips (rendered by episode.compose_episode).
 
 All plans target a 1280x720 canvas at 25 fps and read cast clips only inside
 EPISODE_SOURCE_WINDOW_S, so facebank stills taken at STILL_TIMES_S are never episode frames.
@@ -6,28 +6,13 @@ EPISODE_SOURCE_WINDOW_S, so facebank stills taken at STILL_TIMES_S are never epi
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
-import av
-import cv2
-
-from screenalytics.compose import (
-    EPISODE_SOURCE_WINDOW_S,
-    STILL_TIMES_S,
-    Layer,
-    Shot,
-    Source,
-    compose_episode,
-)
-from screenalytics.speech_truth import speaking_truth
+from screenalytics.composer.shots import EPISODE_SOURCE_WINDOW_S, Layer, Shot, Source
 
 GRID_FACE_FRAC = 110 / 288  # face height / frame height in a GRID clip (360x288)
 GRID_ASPECT = 360 / 288
 SAMPLE_MAX_CAST = 4
-DEFAULT_CLIPS_DIR = Path(__file__).resolve().parents[1] / "samples" / "grid"
 W, H = 1280, 720
 
 
@@ -158,54 +143,3 @@ def narrator_plan(clips: dict[str, Path]) -> list[Shot]:
              _solo(p[2], 250, 700, start=0.2, dur=1.8), _solo(p[3], 200, start=0.2, dur=1.8)]
     check_source_window(shots)
     return shots
-
-
-def extract_stills(video_path: str | Path, out_dir: str | Path,
-                   times_s: Sequence[float] = STILL_TIMES_S) -> list[Path]:
-    """Write JPEG stills (quality 95) of the frames shown at ``times_s`` (source seconds)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with av.open(str(video_path)) as c:
-        fps = float(c.streams.video[0].average_rate)
-        want = {math.floor(t * fps + 1e-6): t for t in times_s}
-        for k, f in enumerate(c.decode(video=0)):
-            if k in want:
-                paths.append(out_dir / f"still_{round(want.pop(k) * 1000):04d}ms.jpg")
-                cv2.imwrite(str(paths[-1]), f.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, 95])
-            if not want:
-                break
-    if want:
-        raise ValueError(f"{Path(video_path).name} has no frame at {sorted(want.values())} s")
-    return paths
-
-
-def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
-                 kind: Literal["sample", "tv_hard", "voices", "narrator"] = "sample",
-                 crowd: str | Path | None = None) -> dict[str, Path]:
-    """Compose a sample episode + truth + facebank into ``out_dir``; return their paths.
-
-    Writes episode.mp4, truth.json and facebank/<person>/still_*.jpg (stills at STILL_TIMES_S,
-    outside the episode's source window) for every person the plan shows or voices.
-    """
-    out_dir = Path(out_dir)
-    clips = {p.stem: p for p in sorted(Path(clips_dir).glob("*.mpg"))}
-    if kind == "sample":
-        shots = sample_plan(clips)
-    elif kind == "tv_hard":
-        shots = tv_hard_plan(clips, Path(crowd) if crowd else None)
-    elif kind == "voices":
-        shots = voices_plan(clips)
-    elif kind == "narrator":
-        shots = narrator_plan(clips)
-    else:
-        raise ValueError(f"unknown kind {kind!r}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    truth = compose_episode(shots, out_dir / "episode.mp4")
-    truth.speaking = speaking_truth(truth.voice, clips)
-    truth_path = truth.to_json(out_dir / "truth.json")
-    people = sorted({ly.person for s in shots for ly in s.layers}
-                    | {s.voice.name for s in shots if s.voice})
-    for name in people:
-        extract_stills(clips[name], out_dir / "facebank" / name, STILL_TIMES_S)
-    return {"episode": out_dir / "episode.mp4", "truth": truth_path, "facebank": out_dir / "facebank"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.audio import extract_audio
+from screenalytics.tasks.decoding import extract_audio
 
 RATE = 16000
 FRAME_S = 0.01

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from screenalytics.tasks.settings import MetricsConfig
+from screenalytics.tasks.configs import GuardrailsConfig
 
 
 def run_metrics(tracks: pd.DataFrame, clusters: pd.DataFrame, *, duration_s: float,
-                cfg: MetricsConfig) -> tuple[dict[str, float], list[str]]:
+                cfg: GuardrailsConfig) -> tuple[dict[str, float], list[str]]:
     """Returns (metrics, warnings). Warnings name the metric, its value, the limit and what to try."""
     n_tracks = int(tracks["track_id"].nunique())
     span = tracks.groupby("track_id")["t_s"].agg(lambda t: t.max() - t.min())

@@ -1,138 +1,23 @@
-"""Episode composer: synthetic episodes with exactly-known ground truth.
-
-A plan is a list of :class:`Shot`; each shot draws :class:`Layer` s (talking-head clips
-placed on a canvas) over an optional background video, with shot-wide effects.
-:func:`compose_episode` streams the frames into an H.264 + AAC mp4 and returns the
-:class:`EpisodeTruth` (who is visible when, whose voice plays when), exact by construction.
-Frame ``i`` of the output is shown at ``i / fps`` and covers ``[i / fps, (i + 1) / fps)``.
-Plan builders and facebank stills (``sample_plan``, ``tv_hard_plan``, ``build_sample``,
-``extract_stills``) live in :mod:`screenalytics.compose_plans` and are re-exported here.
-"""
+"""Episode rendering: :func:`compose_episode` streams a plan's frames into an H.264 + AAC mp4 and returns the
+:class:`~screenalytics.composer.truth.EpisodeTruth` (who is visible when, whose voice plays when), exact by
+construction. Frame ``i`` of the output is shown at ``i / fps`` and covers ``[i / fps, (i + 1) / fps)``."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 import cv2
 import numpy as np
-import pandas as pd
 
-# Plans may only use source frames in this window of every cast clip; the facebank stills
-# come from STILL_TIMES_S (inside [2.2, 3.0) s), so the facebank never shows an episode frame.
-EPISODE_SOURCE_WINDOW_S: tuple[float, float] = (0.0, 2.0)
-STILL_TIMES_S: tuple[float, ...] = (2.2, 2.6, 2.96)
+from screenalytics.composer.shots import Shot
+from screenalytics.composer.truth import _VIS, _VOX, EpisodeTruth, _frame
+
 AUDIO_RATE = 48_000
 _CACHE_LIMIT_BYTES = 64 * 2**20  # decode small clips once; stream bigger ones
 _EPS = 1e-6
-
-__all__ = ["AUDIO_RATE", "EPISODE_SOURCE_WINDOW_S", "STILL_TIMES_S", "EpisodeTruth", "Layer",
-           "Shot", "Source", "build_sample", "compose_episode", "extract_stills", "sample_plan",
-           "tv_hard_plan", "voices_plan"]
-
-
-@dataclass(frozen=True)
-class Source:
-    """A media file read from ``start_s`` on: a shot background (extras, not persons) or a voice."""
-
-    path: Path
-    start_s: float = 0.0
-    person: str | None = None  # voice owner; defaults to the file stem
-
-    @property
-    def name(self) -> str:
-        return self.person or Path(self.path).stem
-
-
-@dataclass(frozen=True)
-class Layer:
-    """A person's clip drawn for the whole shot, resized into ``rect`` = (x, y, w, h) canvas px."""
-
-    path: Path
-    person: str
-    start_s: float
-    rect: tuple[int, int, int, int]
-    dim: float = 1.0  # brightness factor of this layer
-    blur: float = 0.0  # gaussian sigma (px) on this layer
-    border: int = 0  # white frame around the layer (px), e.g. for a picture-in-picture inset
-
-
-@dataclass(frozen=True)
-class Shot:
-    """One shot: ``duration_s`` (rounded to whole frames), layers, background and effects."""
-
-    duration_s: float
-    layers: Sequence[Layer] = ()
-    background: Source | None = None  # None = black; else a video scaled to fill the frame
-    dim: float = 1.0  # brightness factor
-    blur: float = 0.0  # gaussian sigma (px)
-    jpeg: int | None = None  # JPEG quality to damage every frame with, e.g. 8
-    lower_third: str | None = None  # caption of an opaque bar over the bottom 25% of the frame
-    zoom: tuple[float, float] | None = None  # scale about the centre, from a to b over the shot
-    pan: tuple[float, float] | None = None  # horizontal offset (px), from a to b over the shot
-    dissolve_s: float = 0.0  # cross-dissolve INTO the next shot (shots overlap this long)
-    voice: Source | None = None  # audio played while the shot is visible; None = silence
-
-
-@dataclass
-class EpisodeTruth:
-    """Ground truth of a composed episode (seconds on the output container timeline)."""
-
-    visual: pd.DataFrame  # person, start_s, end_s (merged; a person is visible while drawn)
-    voice: pd.DataFrame  # person, start_s, end_s, source_start_s
-    duration_s: float
-    fps: int
-    n_frames: int
-    size: tuple[int, int]
-    speaking: pd.DataFrame | None = None  # person, start_s, end_s of actual speech (speech_truth.speaking_truth)
-
-    @property
-    def visual_s(self) -> dict[str, float]:
-        """Seconds on screen per person."""
-        return _totals(self.visual)
-
-    @property
-    def voice_s(self) -> dict[str, float]:
-        """Seconds of voice placed per person (speech within it still includes pauses)."""
-        return _totals(self.voice)
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write the truth as JSON and return the path."""
-        doc = {"duration_s": self.duration_s, "fps": self.fps, "n_frames": self.n_frames,
-               "size": list(self.size), "visual_s": self.visual_s, "voice_s": self.voice_s,
-               "visual": self.visual.to_dict("records"), "voice": self.voice.to_dict("records")}
-        if self.speaking is not None:
-            doc |= {"speaking_s": _totals(self.speaking), "speaking": self.speaking.to_dict("records")}
-        Path(path).write_text(json.dumps(doc, indent=2))
-        return Path(path)
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> EpisodeTruth:
-        """Read a truth written by :meth:`to_json`."""
-        d = json.loads(Path(path).read_text())
-        return cls(_frame(d["visual"], _VIS), _frame(d["voice"], _VOX), d["duration_s"],
-                   d["fps"], d["n_frames"], tuple(d["size"]),
-                   _frame(d["speaking"], _VIS) if "speaking" in d else None)
-
-
-_VIS = ["person", "start_s", "end_s"]
-_VOX = ["person", "start_s", "end_s", "source_start_s"]
-
-
-def _frame(rows: list[Any], cols: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=cols)
-    df["person"] = df["person"].astype(str)
-    return df.astype({c: float for c in cols[1:]}).round(6).reset_index(drop=True)
-
-
-def _totals(df: pd.DataFrame) -> dict[str, float]:
-    s = (df["end_s"] - df["start_s"]).groupby(df["person"]).sum()
-    return {str(k): round(float(v), 6) for k, v in s.items()}
 
 
 def _probe(path: Path) -> tuple[int, float, int, int]:
@@ -385,12 +270,3 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
         c.mux(vs.encode(None))
         c.mux(aus.encode(None))
     return truth
-
-
-def __getattr__(name: str) -> Any:  # plan builders live in compose_plans (no import cycle)
-    if name in {"sample_plan", "tv_hard_plan", "voices_plan", "narrator_plan", "build_sample", "extract_stills",
-                "check_source_window"}:
-        from screenalytics import compose_plans
-
-        return getattr(compose_plans, name)
-    raise AttributeError(name)

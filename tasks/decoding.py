@@ -1,8 +1,13 @@
-"""Streaming video decode with PyAV: frames come with container timestamps (seconds), one at a time."""
+"""Decoding with PyAV, on the container timeline: video frames streamed one at a time with their timestamps
+(seconds), and the first audio track as 16-bit mono PCM at a fixed rate (its first sample plays at `start_s`, which
+may differ from the video's start)."""
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import cv2
@@ -103,3 +108,60 @@ class FrameSampler:
             self._next_t = start + self.period * max(1, int((t_s - start) / self.period) + 1)
             return True
         return False
+
+
+@dataclass(frozen=True)
+class Audio:
+    samples: np.ndarray  # int16, mono
+    sample_rate: int
+    start_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @classmethod
+    def from_wav(cls, data: bytes, *, start_s: float) -> Audio:
+        with wave.open(io.BytesIO(data)) as wav:
+            if (wav.getnchannels(), wav.getsampwidth()) != (1, 2):
+                raise ValueError("expected 16-bit mono WAV (as written by to_wav)")
+            samples = np.frombuffer(wav.readframes(wav.getnframes()), np.int16)
+            return cls(samples, wav.getframerate(), start_s)
+
+    def to_wav(self) -> bytes:
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self.sample_rate)
+            out.writeframes(self.samples.tobytes())
+        return buf.getvalue()
+
+
+def extract_audio(path: str, *, sample_rate: int) -> Audio | None:
+    """Decode and resample the first audio track (None when the file has none)."""
+    with open_container(path) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+        chunks: list[np.ndarray] = []
+        start_s: float | None = None
+        try:
+            for frame in container.decode(stream):
+                if start_s is None and frame.pts is not None:
+                    start_s = float(frame.pts * frame.time_base)
+                chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+            chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: the audio track is damaged ({exc}). Re-export the file.") from exc
+    samples = np.concatenate(chunks).astype(np.int16) if chunks else np.zeros(0, np.int16)
+    return Audio(samples, sample_rate, start_s or 0.0)
+
+
+def load_wav(path: Path, sample_rate: int) -> tuple[np.ndarray, float]:
+    """Any audio or video file as mono float32 at `sample_rate`, and the container time of its first sample."""
+    audio = extract_audio(str(path), sample_rate=sample_rate)
+    if audio is None:
+        raise InputError(f"{path}: no audio track (give a recording or a video with sound)")
+    return audio.samples.astype(np.float32) / 32768.0, audio.start_s
