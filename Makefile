@@ -32,7 +32,8 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check screenalytics tasks flows tests
+	$(BIN)/ruff check screenalytics tasks flows tests .ci
+	$(BIN)/python .ci/import_floors.py --max-floors 4 --no-cycles
 
 benchmark: setup
 	$(BIN)/python -m screenalytics.benchmark

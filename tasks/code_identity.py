@@ -3,7 +3,8 @@
 A module's digest is taken over its syntax tree with docstrings removed, so editing a comment or a docstring never
 invalidates a cache; any change to what the code does does. `closure` follows project imports (top level and lazy)
 but stops at the modules named in `outside` (the task layer, settings, storage: how a stage is run, not what it
-computes) and at the models package (a model is identified by its own weights and code, see `models.loader`).
+computes) and at the models package (a model is identified by its own weights and code, see `models.loader`), whose
+`specs` constants are the one exception.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import importlib.util
 
 PROJECT = "screenalytics."
 MODELS = "screenalytics.tasks.models."
+SHARED_CONSTANTS = "screenalytics.tasks.models.specs"  # plain constants stage code uses: followed like a leaf
 
 
 def _is_module(name: str) -> bool:
@@ -71,7 +73,8 @@ def closure(modules: tuple[str, ...], outside: frozenset[str] = frozenset(), *, 
         if module in seen or module in outside:
             continue
         seen.add(module)
-        todo += [m for m in imports(module) if follow_models or not m.startswith(MODELS) or module.startswith(MODELS)]
+        todo += [m for m in imports(module)
+                 if follow_models or not m.startswith(MODELS) or m == SHARED_CONSTANTS or module.startswith(MODELS)]
     return sorted(seen)
 
 

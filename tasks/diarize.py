@@ -16,7 +16,8 @@ from screenalytics.tasks.diarize_local import chunk_starts
 from screenalytics.tasks.diarize_voices import diarize, diarize_speech, no_turns, trim_ends
 from screenalytics.tasks.models.specs import SAMPLE_RATE
 from screenalytics.tasks.naming import voice_label
-from screenalytics.tasks.runner import Produced, StageOutput, StageRun, read_audio, stage_task
+from screenalytics.tasks.progress import ProgressHook
+from screenalytics.tasks.runner import ModelSource, Produced, StageOutput, StageRun, read_audio, stage_task
 from screenalytics.tasks.schemas import SpeakerTurns, Voices
 from screenalytics.tasks.vectors import unit_centroids
 
@@ -30,8 +31,9 @@ def diarizer_models(diarizer: str, cfg: DiarizeConfig) -> tuple[str, ...]:
     return ("speaker_embedder", "pyannote") if diarizer == "pyannote" else ("speaker_embedder",)
 
 
-def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, diarizer: str, models: Any,
-                  progress: Callable[[int], None] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+def speaker_turns(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, diarizer: str,
+                  models: ModelSource, progress: Callable[[int], None] | None = None
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
     """Turns (start_s/end_s from the first sample, speaker index) and unit centroids of a 16 kHz float waveform;
     `speech` are vad's segments (seconds from the first sample); `models.get(role)` gives each model (`progress`
     counts the segmentation diarizer's 5 s chunks: `chunk_starts`)."""
@@ -71,15 +73,15 @@ def turn_tables(turns: pd.DataFrame, centroids: np.ndarray, *, ep_id: str, offse
     return turns_out, voices
 
 
-def diarize_track(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, diarizer: str, models: Any,
-                  progress: Any) -> tuple[pd.DataFrame, np.ndarray]:
+def diarize_track(wav: np.ndarray, speech: np.ndarray, cfg: DiarizeConfig, *, diarizer: str,
+                  models: ModelSource, progress: ProgressHook) -> tuple[pd.DataFrame, np.ndarray]:
     """`speaker_turns` with a progress bar over the segmentation diarizer's chunks."""
     chunks = len(chunk_starts(len(wav) / SAMPLE_RATE, cfg.step_s)) if diarizer == "segmentation" else None
     with progress("diarization", chunks) as advance:
         return speaker_turns(wav, speech, cfg, diarizer=diarizer, models=models, progress=advance)
 
 
-def _models_read(models: Any, **inputs: Any) -> tuple[str, ...]:
+def _models_read(models: ModelSource, **inputs: Any) -> tuple[str, ...]:
     return diarizer_models(inputs["diarizer"], inputs["cfg"])
 
 

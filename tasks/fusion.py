@@ -35,7 +35,9 @@ from screenalytics.tasks.schemas import (
     ScreenTime,
     SpeakerTurns,
     TrackSegments,
+    VoicebankEntries,
     VoiceLinks,
+    Voices,
     Words,
 )
 from screenalytics.tasks.timeline import timeline_png
@@ -67,8 +69,8 @@ def evidence(samples: pd.DataFrame, turns: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["speaker", "person_id", "cooccurrence", "mouth_lift", "score"])
 
 
-def link_voices(samples: pd.DataFrame, turns: pd.DataFrame, cfg: FusionConfig, *, ep_id: str,
-                similarity: pd.DataFrame | None = None) -> pd.DataFrame:
+def link_voices(samples: pd.DataFrame, turns: DataFrame[SpeakerTurns], cfg: FusionConfig, *, ep_id: str,
+                similarity: pd.DataFrame | None = None) -> DataFrame[VoiceLinks]:
     """`VoiceLinks`: every voice with the person it belongs to (or itself, `voice_N`) and the evidence.
     `similarity` (speaker, person_id, similarity: the voicebank's) adds, where it reaches `min_voice_similarity`,
     the similarity as evidence for that person, who need not be on screen."""
@@ -134,7 +136,8 @@ def face_samples(faces: DataFrame[TrackSegments], detections: DataFrame[Detectio
     return samples[~samples["person_id"].isin(NOT_COUNTED)].reset_index(drop=True)
 
 
-def label_words(words: pd.DataFrame, turns: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
+def label_words(words: DataFrame[Words], turns: DataFrame[SpeakerTurns], links: DataFrame[VoiceLinks]
+                ) -> DataFrame[Words]:
     """The transcript with each word's speaker: the person whose voice covers most of the word (null if none)."""
     owner = links.set_index("speaker")["person_id"]
     speaker = pd.Series(pd.NA, index=words.index, dtype=object)
@@ -155,7 +158,7 @@ def no_similarity() -> pd.DataFrame:
                          "similarity": pd.Series(dtype=float)})
 
 
-def voice_similarity(voices: pd.DataFrame, bank: pd.DataFrame) -> pd.DataFrame:
+def voice_similarity(voices: DataFrame[Voices], bank: DataFrame[VoicebankEntries]) -> pd.DataFrame:
     """Cosine similarity of every (voice, enrolled person): speaker, person_id, similarity."""
     if voices.empty or bank.empty:
         return no_similarity()

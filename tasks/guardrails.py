@@ -1,12 +1,13 @@
 """Run guardrails: numbers that reveal a bad run, each with a warning threshold and a recommendation."""
 from __future__ import annotations
 
-import pandas as pd
+from pandera.typing import DataFrame
 
 from screenalytics.tasks.configs import GuardrailsConfig
+from screenalytics.tasks.schemas import Clusters, Tracks
 
 
-def run_metrics(tracks: pd.DataFrame, clusters: pd.DataFrame, *, duration_s: float,
+def run_metrics(tracks: DataFrame[Tracks], clusters: DataFrame[Clusters], *, duration_s: float,
                 cfg: GuardrailsConfig) -> tuple[dict[str, float], list[str]]:
     """Returns (metrics, warnings). Warnings name the metric, its value, the limit and what to try."""
     n_tracks = int(tracks["track_id"].nunique())

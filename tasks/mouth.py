@@ -9,9 +9,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
 from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
-from screenalytics.tasks.schemas import MouthActivity
+from screenalytics.tasks.schemas import Chips, Detections, MouthActivity, Tracks
 
 MIN_MOUTH_PX = 6.0  # mouth-corner distance (frame pixels) below which a sample is too small to read
 
@@ -32,8 +33,8 @@ def mouth_patch(chip_jpeg: bytes, corners: np.ndarray, size: int) -> np.ndarray 
     return (patch - patch.mean()) / std if std > 1e-3 else None
 
 
-def mouth_activity(tracks: pd.DataFrame, detections: pd.DataFrame, chips: pd.DataFrame, *, ep_id: str,
-                   patch_px: int) -> pd.DataFrame:
+def mouth_activity(tracks: DataFrame[Tracks], detections: DataFrame[Detections], chips: DataFrame[Chips], *,
+                   ep_id: str, patch_px: int) -> DataFrame[MouthActivity]:
     """`MouthActivity` per tracked detection (NaN for a track's first sample and for faces too small to read)."""
     rows = tracks[["det_id", "track_id", "t_s"]].merge(
         detections[["det_id", "kp3_x", "kp3_y", "kp4_x", "kp4_y"]], on="det_id").merge(chips, on="det_id")

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 
 from screenalytics.tasks.decoding import open_container
 from screenalytics.tasks.errors import InputError
@@ -27,7 +28,7 @@ def check_file(path: str) -> None:
         raise InputError(f"{path}: the file is empty (0 bytes). Copy or download it again.")
 
 
-def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str) -> pd.DataFrame:
+def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str) -> DataFrame[Episodes]:
     """One `Episodes` row. Demuxes every packet (no decode) to measure frame timing and detect truncation."""
     check_file(path)
     with open_container(path) as container:

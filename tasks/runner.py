@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from prefect import task
@@ -65,12 +65,20 @@ class RunContext(BaseModel):
     video: Ref
 
 
+class ModelSource(Protocol):
+    """Where a stage gets its models (`models.loader.Models`): `get(role)` builds once, `identity(role)` names it."""
+
+    def get(self, role: str) -> Any: ...
+
+    def identity(self, role: str) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class StageRun:
     """Handed to a stage's task body: the run, the models to ask for (`models.get(role)`) and the progress hook."""
 
     ctx: RunContext
-    models: Any
+    models: ModelSource
     progress: ProgressHook
 
 
@@ -154,7 +162,7 @@ def stage_task(stage: str, *, tables: dict[str, type] | None = None,
     def wrap(fn: Callable[..., Produced]) -> Any:
         module = fn.__module__
 
-        def run(ctx: RunContext, models: Any = None, progress: ProgressHook | None = None,
+        def run(ctx: RunContext, models: ModelSource | None = None, progress: ProgressHook | None = None,
                 **inputs: Any) -> StageOutput:
             roles = models_read(run_task, models, inputs)
             parts = key_parts(stage, module, {"ctx": ctx, **inputs}, {r: models.identity(r) for r in roles})
@@ -179,7 +187,7 @@ def stage_task(stage: str, *, tables: dict[str, type] | None = None,
     return wrap
 
 
-def models_read(stage_task: Any, models: Any, inputs: dict[str, Any]) -> tuple[str, ...]:
+def models_read(stage_task: Any, models: ModelSource | None, inputs: dict[str, Any]) -> tuple[str, ...]:
     """The model roles a stage call reads."""
     roles = stage_task.model_roles
     return tuple(roles(models, **inputs)) if callable(roles) else tuple(roles)

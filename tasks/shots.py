@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+from pandera.typing import DataFrame
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 from screenalytics.tasks.configs import ShotsConfig
@@ -25,7 +26,7 @@ def _make_detector(cfg: ShotsConfig, fps: float) -> AdaptiveDetector | ContentDe
 
 
 def detect_shots(frames: Iterable[Frame], *, ep_id: str, fps: float, cfg: ShotsConfig,
-                 progress: Progress | None = None) -> pd.DataFrame:
+                 progress: Progress | None = None) -> DataFrame[Shots]:
     """Split the frame stream into shots. Frames must carry (downscaled) pixels."""
     detector = _make_detector(cfg, fps)
     times: list[float] = []
@@ -42,7 +43,7 @@ def detect_shots(frames: Iterable[Frame], *, ep_id: str, fps: float, cfg: ShotsC
     return shots_from_cuts(np.asarray(times), sorted(set(cut_frames)), ep_id=ep_id)
 
 
-def shots_from_cuts(times: np.ndarray, cut_frames: list[int], *, ep_id: str) -> pd.DataFrame:
+def shots_from_cuts(times: np.ndarray, cut_frames: list[int], *, ep_id: str) -> DataFrame[Shots]:
     """Shots bounded by the timestamps of cut frames; the last shot ends one frame after the last frame."""
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
     cuts = [times[i] for i in cut_frames if 0 < i < len(times)]

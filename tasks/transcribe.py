@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,13 +20,20 @@ COLUMNS = ["ep_id", "start_s", "end_s", "word", "probability", "segment", "speak
 WORD = r"\w"  # a token is kept as a word when it holds a letter or digit (punctuation-only tokens are dropped)
 
 
+class Transcriber(Protocol):
+    """`words(audio, ...)` -> start_s, end_s, word, probability, segment (seconds from the first sample)."""
+
+    def words(self, audio: np.ndarray, *, clips: list[float], language: str | None, beam_size: int,
+              batch_size: int, progress: Callable[[float], None] | None = None) -> pd.DataFrame: ...
+
+
 def _clips(speech: list[tuple[float, float]], offset_s: float, duration_s: float) -> list[float]:
     """Speech regions (container timeline) as faster-whisper `clip_timestamps` (seconds from the first sample)."""
     spans = [(max(start - offset_s, 0.0), min(end - offset_s, duration_s)) for start, end in speech]
     return [t for start, end in spans if end > start for t in (start, end)]
 
 
-def transcribe(samples: np.ndarray, sample_rate: int, transcriber: Any, cfg: TranscribeConfig, *,
+def transcribe(samples: np.ndarray, sample_rate: int, transcriber: Transcriber, cfg: TranscribeConfig, *,
                offset_s: float = 0.0, speech: list[tuple[float, float]] | None = None, ep_id: str = "",
                progress: Callable[[int], None] | None = None) -> DataFrame[Words]:
     """One row per word (`Words`, speaker null). `samples`: int16 mono at 16 kHz whose first sample plays at

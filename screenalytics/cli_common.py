@@ -1,0 +1,77 @@
+"""What every `screenalytics` command shares: consoles, actionable errors, settings, progress bars, tables."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from screenalytics.tasks.errors import InputError, MissingModelError
+
+console = Console()
+err = Console(stderr=True)
+RootOpt = typer.Option(None, "--root", help="Artifact root URL (default ./data or $SCREENALYTICS_ROOT).")
+ProfileOpt = typer.Option(None, "--profile", help="low_power, balanced or high_accuracy.")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print actionable errors without a traceback and exit non-zero."""
+    try:
+        yield
+    except (InputError, MissingModelError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def settings_for(root: str | None, profile: str | None = None, overrides: dict | None = None):
+    """Effective settings; `--root`/`--profile` win over the same keys given with `--set`."""
+    from screenalytics.tasks.settings import load_settings
+
+    given = {key: value for key, value in {"root": root, "profile": profile}.items() if value is not None}
+    return load_settings({**(overrides or {}), **given})
+
+
+@contextmanager
+def rich_progress() -> Iterator:
+    """A progress hook (`hook(label, total)`) drawing rich bars on stderr; a reused stage shows as done at once."""
+    with Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bars:
+        @contextmanager
+        def reporter(label: str, total: int | None) -> Iterator:
+            task_id = bars.add_task(label, total=total)
+            yield lambda n: bars.advance(task_id, n)
+            bars.update(task_id, completed=bars.tasks[task_id].total or 0)
+
+        yield reporter
+
+
+def models_for(settings):
+    """The run's model loader (the same one the flow builds)."""
+    from screenalytics.tasks.models.loader import Models
+
+    return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
+
+
+def print_table(df, title: str) -> None:
+    table = Table(title=title)
+    for col in df.columns:
+        table.add_column(str(col), justify="right" if df[col].dtype.kind in "fi" else "left")
+    for row in df.itertuples(index=False):
+        table.add_row(*("" if v is None or v != v else f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: use STAGE.FIELD=VALUE, e.g. --set cluster.distance=0.45")
+        key, value = item.split("=", 1)
+        import yaml
+
+        out[key.strip()] = yaml.safe_load(value)
+    return out
