@@ -43,7 +43,7 @@ def episode(video: str, ep_id: str | None = None, facebank: str | None = None, p
             voicebank: str | None = None, progress: ProgressHook | None = None) -> dict[str, Any]:
     """Run the whole pipeline on one episode; returns the run manifest. `progress` shows the long stages (the CLI
     passes rich bars; by default they are logged)."""
-    s = load_settings({"profile": profile, "root": root, "detect.stride": stride, **(overrides or {})})
+    s = load_settings({**(overrides or {}), "profile": profile, "root": root, "detect.stride": stride})
     ctx = prepare(video, ep_id, s)
     bank, heard_ref = facebank_ref(facebank), voicebank_ref(voicebank)
     models = Models(s.models, s.model_dir, det_thresh=s.detect.det_thresh)

@@ -15,6 +15,8 @@ import importlib.util
 
 PROJECT = "screenalytics."
 MODELS = "screenalytics.tasks.models."
+FRAMEWORK = frozenset(f"screenalytics.tasks.{m}" for m in (  # how code runs, not what it computes
+    "runner", "settings", "configs", "storage", "errors", "progress", "schemas", "code_identity"))
 SHARED_CONSTANTS = "screenalytics.tasks.models.specs"  # plain constants stage code uses: followed like a leaf
 
 
@@ -62,7 +64,7 @@ def digest(module: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-def closure(modules: tuple[str, ...], outside: frozenset[str] = frozenset(), *, follow_models: bool = False
+def closure(modules: tuple[str, ...], outside: frozenset[str] = FRAMEWORK, *, follow_models: bool = False
             ) -> list[str]:
     """`modules` and the project modules they import, transitively, without `outside` (and without the models
     package unless `follow_models`)."""
@@ -78,7 +80,7 @@ def closure(modules: tuple[str, ...], outside: frozenset[str] = frozenset(), *, 
     return sorted(seen)
 
 
-def code_digest(modules: tuple[str, ...], outside: frozenset[str] = frozenset(), *, follow_models: bool = False
+def code_digest(modules: tuple[str, ...], outside: frozenset[str] = FRAMEWORK, *, follow_models: bool = False
                 ) -> dict[str, str]:
     """Module name -> digest for the closure: what a cache key records of the code."""
     return {m: digest(m)[:16] for m in closure(modules, outside, follow_models=follow_models)}

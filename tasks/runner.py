@@ -25,8 +25,6 @@ from screenalytics.tasks.decoding import Audio
 from screenalytics.tasks.errors import InputError, MissingModelError
 from screenalytics.tasks.progress import ProgressHook, log_progress
 
-OUTSIDE_KEY = frozenset(f"screenalytics.tasks.{m}" for m in (
-    "runner", "settings", "configs", "storage", "errors", "progress", "schemas", "code_identity"))
 _NO_RETRY = (InputError, MissingModelError, ValueError)
 
 
@@ -105,7 +103,7 @@ def fingerprint(value: Any) -> Any:
 def key_parts(stage: str, module: str, inputs: dict[str, Any], models: dict[str, Any]) -> dict[str, Any]:
     """Everything a stage key is made of (tests read this)."""
     return {"stage": stage, "schema_version": schemas.SCHEMA_VERSION,
-            "code": code_identity.code_digest((module,), OUTSIDE_KEY), "inputs": fingerprint(inputs),
+            "code": code_identity.code_digest((module,)), "inputs": fingerprint(inputs),
             "models": models}
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,12 +29,18 @@ def settings():
 
 
 @pytest.fixture(scope="session")
-def detector(settings):
-    from screenalytics.tasks.models.detector import FaceDetector
-    from screenalytics.tasks.models.registry import scrfd_path
+def models(settings):
+    """The run's model loader, as the flow builds it (each model built once, on first use)."""
+    from screenalytics.tasks.models.loader import Models
 
-    return FaceDetector(model_path=scrfd_path(settings.model_dir), det_thresh=settings.detect.det_thresh,
-                        threads=2)
+    loaded = Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="session")
+def detector(models):
+    return models.get("face_detector")
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +48,22 @@ def dlib_embedder():
     from screenalytics.tasks.models.embedder import DlibEmbedder
 
     return DlibEmbedder()
+
+
+@pytest.fixture
+def progress_log():
+    """A progress hook (`hook(label, total)` -> context manager yielding `advance(n)`) that records, per bar,
+    `(label, total, sum of advances)` in `hook.log` when the bar closes."""
+    log: list[tuple[str, int | None, int]] = []
+
+    @contextmanager
+    def hook(label: str, total: int | None) -> Iterator:
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        log.append((label, total, done[0]))
+
+    hook.log = log
+    return hook
 
 
 @pytest.fixture(scope="session")
@@ -53,14 +77,14 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def grid_episode(tmp_path_factory):
     """The demo plan composed from the shared GRID clips: cuts, repeats, a side-by-side shot, facebank stills."""
-    from screenalytics.compose import build_sample
+    from screenalytics.composer import build_sample
 
     return build_sample(tmp_path_factory.mktemp("grid_episode"), kind="sample", clips_dir=GRID)
 
 
 @pytest.fixture(scope="session")
 def tv_hard_episode(tmp_path_factory):
-    from screenalytics.compose import build_sample
+    from screenalytics.composer import build_sample
 
     return build_sample(tmp_path_factory.mktemp("tv_hard"), kind="tv_hard", clips_dir=GRID, crowd=CROWD)
 

@@ -73,3 +73,14 @@ def test_set_root_is_used_for_writing_and_reading(tmp_path, prefect_harness, gri
                               str(grid_episode["facebank"]), "--set", f"root={root}"])
     assert run.exit_code == 0, run.output
     assert (root / "episodes" / "viaset" / "screentime.parquet").exists()
+
+
+def test_set_overrides_reach_the_model_dependent_thresholds():
+    from screenalytics.cli_common import parse_sets, settings_for
+
+    assert settings_for(None, None, parse_sets(["models.face_embedder=arcface"])).cluster.distance == 1.1
+    explicit = parse_sets(["models.face_embedder=arcface", "cluster.distance=0.9"])
+    assert explicit == {"models.face_embedder": "arcface", "cluster.distance": 0.9}
+    assert settings_for(None, None, explicit).cluster.distance == 0.9
+    result = runner.invoke(app, ["diarize", str(HAMILTON / "short_hamilton_clip.mp4"), "--set", "cluster.distance"])
+    assert result.exit_code == 2 and "use STAGE.FIELD=VALUE" in result.output

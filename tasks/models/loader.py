@@ -59,8 +59,8 @@ class Models:
         with self._lock:
             if role not in self._ids:
                 name, weights, module = self._describe(role)
-                code = code_identity.code_digest((module,), follow_models=True) if module else {}
-                self._ids[role] = {"name": name, "sha256": weights, "code": code}
+                self._ids[role] = {"name": name, "sha256": weights, "device": self._device(role),
+                                   "code": code_identity.code_digest((module,), follow_models=True)}
             return self._ids[role]
 
     def identities(self) -> dict[str, dict[str, Any]]:
@@ -74,12 +74,14 @@ class Models:
                 model.close()
         self._built.clear()
 
-    def _describe(self, role: str) -> tuple[str, str, str | None]:
+    def _describe(self, role: str) -> tuple[str, str, str]:
         cfg = self.cfg
         if role == "face_detector":
             return registry.SCRFD.name, self._packaged(registry.SCRFD), "screenalytics.tasks.models.detector"
         if role == "face_embedder":
-            return (registry.embedder_identity(cfg.face_embedder, cfg.arcface_model), "",
+            weights = (registry.sha256_file(registry.arcface_path(cfg.arcface_model)) if cfg.face_embedder == "arcface"
+                       else registry.sha256_file(registry.dlib_paths()["recognition"]))
+            return (registry.embedder_identity(cfg.face_embedder, cfg.arcface_model), weights,
                     "screenalytics.tasks.models.embedder")
         if role == "vad":
             return registry.SILERO.name, self._packaged(registry.SILERO), "screenalytics.tasks.models.vad"
@@ -92,7 +94,8 @@ class Models:
         if role == "pyannote":
             from screenalytics.tasks.models.pyannote_pipeline import pipeline_folder
 
-            return "pyannote-pipeline", folder_sha256(pipeline_folder(cfg.pyannote_dir)), None
+            return ("pyannote-pipeline", folder_sha256(pipeline_folder(cfg.pyannote_dir)),
+                    "screenalytics.tasks.models.pyannote_pipeline")
         if role == "transcriber":
             from screenalytics.tasks.models.transcriber import resolve_whisper_model
 
@@ -100,8 +103,16 @@ class Models:
             weights = registry.sha256_file(path / "model.bin")
             if cfg.transcriber == "whisperx" and cfg.align_model:
                 weights += "+" + folder_sha256(Path(cfg.align_model).expanduser())
-            return f"{cfg.transcriber}:{path.name}", weights, "screenalytics.tasks.models.transcriber"
+            return cfg.transcriber, weights, "screenalytics.tasks.models.transcriber"
         raise ValueError(f"unknown model role {role!r}; one of {', '.join(self.ROLES)}")
+
+    def _device(self, role: str) -> str:
+        """Where the role's model runs (results may differ in the last digits between CPU and CUDA)."""
+        if role in ("vad",) or (role == "face_embedder" and self.cfg.face_embedder == "dlib"):
+            return "cpu"
+        if role in ("transcriber", "pyannote"):
+            return self.cfg.device
+        return "cuda" if self.providers()[0].startswith("CUDA") else "cpu"
 
     def _packaged(self, model: PackagedModel) -> str:
         model.path(self.model_dir)  # verified, or MissingModelError with the install hint

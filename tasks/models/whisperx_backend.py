@@ -2,7 +2,7 @@
 from local folders only, never a hub name.
 
 whisperx pins torch~=2.8 and huggingface-hub<1.0, so it lives in its own environment
-(`pip install 'screenalytics[whisperx]'`). Offline it needs: the CTranslate2 Whisper folder (`transcript.model`,
+(`pip install 'screenalytics[whisperx]'`). Offline it needs: the CTranslate2 Whisper folder (`models.whisper_model`,
 default the packaged tiny.en), a wav2vec2 CTC alignment folder for the language (`models.align_model`) and NLTK's
 `punkt_tab` sentence data (whisperx's aligner downloads it when missing). Its voice activity is the pyannote
 segmentation checkpoint inside the whisperx wheel."""

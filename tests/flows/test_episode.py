@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from screenalytics.compose import EpisodeTruth
+from screenalytics.composer import EpisodeTruth
 from screenalytics.flows.episode import episode
 from screenalytics.tasks import storage
+from screenalytics.tasks.models.registry import SCRFD
 from tests.conftest import HAMILTON
 
 STAGES = ["probe", "audio", "vad", "diarize", "transcribe", "shots", "detect", "track", "embed", "cluster", "facebank",
@@ -56,12 +57,16 @@ def test_grid_episode_visual_time_and_names(grid_run):
 def test_manifest_records_the_run(grid_run):
     root, manifest, truth = grid_run
     assert manifest["input"]["sha256"] == storage.sha256_url(Path(manifest["input"]["url"][7:]).as_uri())
-    assert manifest["models"]["detector"]["id"] == "scrfd-2.5g-kps"
+    detector = manifest["models"]["face_detector"]
+    assert detector["name"] == "scrfd-2.5g-kps"
+    assert detector["sha256"] == SCRFD.sha256 and "screenalytics.tasks.models.detector" in detector["code"]
+    assert manifest["models"]["face_embedder"]["name"] == "dlib-resnet-v1"
     assert set(manifest["stages"]) == set(STAGES)
     assert all(stage["seconds"] >= 0 for stage in manifest["stages"].values())
     assert {"tracks_per_min", "short_track_fraction", "id_switch_rate", "singleton_cluster_fraction",
             "largest_cluster_fraction"} <= set(manifest["metrics"])
-    assert manifest["config"]["cluster"]["distance"]["dlib"] > 0
+    assert manifest["config"]["models"]["face_embedder"] == "dlib"
+    assert manifest["config"]["cluster"]["distance"] == 0.5, "the dlib threshold, resolved from the face embedder"
     saved = storage.read_json(storage.join(storage.normalize_root(root), "episodes", "grid", "manifest.json"))
     assert saved["ep_id"] == "grid"
 
@@ -75,7 +80,7 @@ def test_rerun_hits_cache_and_config_change_reruns_downstream_only(grid_run, gri
     # a threshold low enough to change the clusters (keys follow content: an unchanged output would let
     # match and screentime hit their cache, which is correct but not what this test is about)
     changed = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                      root=str(root), overrides={"cluster.distance": {"dlib": 0.01, "arcface": 0.01}})
+                      root=str(root), overrides={"cluster.distance": 0.01})
     states = {s: changed["stages"][s]["state"] for s in STAGES}
     rerun = {"cluster", "match", "screentime", "fusion"}
     assert states == {s: "Completed" if s in rerun else "Cached" for s in STAGES}
@@ -96,7 +101,7 @@ def test_a_table_this_run_did_not_produce_is_removed_not_left_stale(grid_run, gr
     folder = root / "episodes" / "grid"
     assert (folder / "transcript.parquet").exists()
     rerun = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                    root=str(root), overrides={"transcript.enabled": False})
+                    root=str(root), overrides={"transcribe.enabled": False})
     assert "transcribe" not in rerun["stages"]
     assert not (folder / "transcript.parquet").exists()
     assert any("transcript.parquet" in warning for warning in rerun["warnings"])
@@ -111,6 +116,7 @@ def test_deleted_artifact_is_recomputed_not_trusted(grid_run, grid_episode):
     assert rerun["stages"]["detect"]["state"] == "Cached"
     assert rerun["stages"]["track"]["state"] == "Completed"
     assert rerun["stages"]["track"]["key"] == first["stages"]["track"]["key"]
+    assert rerun["stages"]["embed"]["state"] == "Cached", "the recomputed tracks are the same bytes: nothing below runs"
 
 
 def test_tv_hard_episode(tv_hard_episode, prefect_harness, tmp_path):

@@ -1,5 +1,6 @@
 """Speaking and overlap time end to end on the composed voices episode: own-voice shots, reaction shots (one face,
-another person's voice), two faces with one voice, and a voice over a faceless shot. Truth: screenalytics.speech_truth.
+another person's voice), two faces with one voice, and a voice over a faceless shot.
+Truth: screenalytics.composer.speech_truth.
 """
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screenalytics.compose import EpisodeTruth
+from screenalytics.composer import EpisodeTruth
 from screenalytics.flows.episode import episode
-from screenalytics.tasks.fusion import intersect
+from screenalytics.tasks.intervals import intersect
 from tests.conftest import GRID
 
 
 @pytest.fixture(scope="module")
 def voices_run(prefect_harness, tmp_path_factory):
-    from screenalytics.compose import build_sample
+    from screenalytics.composer import build_sample
 
     paths = build_sample(tmp_path_factory.mktemp("voices"), kind="voices", clips_dir=GRID)
     root = tmp_path_factory.mktemp("root")
@@ -102,7 +103,7 @@ def test_a_voicebank_reruns_only_enrolment_and_fusion_and_confirms_the_links(voi
     the voicebank and fusion stages run, the links stay, and each carries its voice similarity."""
     import shutil
 
-    from screenalytics.tasks.settings import FusionConfig
+    from screenalytics.tasks.configs import FusionConfig
 
     folder, truth, inputs = voices_run
     before = pd.read_parquet(folder / "voice_links.parquet").set_index("speaker")["person_id"]
@@ -139,16 +140,18 @@ def test_music_under_speech_leaves_the_voices_and_their_time(voices_run, setting
     speaking time is within the issue's 0.5 s; louder beds lengthen turn ends (measured in docs/benchmarks.md)."""
     from scipy.optimize import linear_sum_assignment
 
-    from screenalytics.tasks.models.registry import silero_path
-    from screenalytics.tasks.speakers import load_wav_path, speaker_turns
-    from screenalytics.tasks.vad import detect_speech
+    from screenalytics.tasks.audio_windows import detect_speech
+    from screenalytics.tasks.decoding import load_wav
+    from screenalytics.tasks.diarize import speaker_turns
+    from screenalytics.tasks.models.loader import Models
 
     _, truth, inputs = voices_run
-    wav, start_s = load_wav_path(inputs["video"])
+    models = Models(settings.models, settings.model_dir)
+    wav, start_s = load_wav(inputs["video"], 16000)
     speech_rms = np.sqrt(np.mean(wav[np.abs(wav) > 0.01] ** 2))
     mixed = wav + music_bed(len(wav) / 16000) * speech_rms * 10 ** (music_db / 20)
-    speech = detect_speech(mixed, settings.vad, silero_path(settings.model_dir))
-    turns, voices = speaker_turns(mixed, speech, settings.diarize, model_dir=settings.model_dir)
+    speech = detect_speech(mixed, settings.vad, models.get("vad"))
+    turns, voices = speaker_turns(mixed, speech, settings.diarize, diarizer=settings.models.diarizer, models=models)
     turns = turns.assign(start_s=turns["start_s"] + start_s, end_s=turns["end_s"] + start_s)
     people = sorted(truth.speaking["person"].unique())
     assert len(voices) == len(people)
@@ -165,7 +168,7 @@ def test_narration_over_the_cast_is_nobody_s_speech(prefect_harness, tmp_path):
     """Voice-over narration: a fifth voice, never on screen, heard over three cast faces (their own sound replaced)
     and a faceless shot. It stays an unnamed `voice_N` heard off screen, and the cast shown under it get none of
     its time: every cast member's speaking and overlap within 0.5 s of their own speech."""
-    from screenalytics.compose import build_sample
+    from screenalytics.composer import build_sample
 
     paths = build_sample(tmp_path / "narrator", kind="narrator", clips_dir=GRID)
     truth = EpisodeTruth.from_json(paths["truth"])

@@ -1,54 +1,55 @@
-"""Audio extraction on real media: offsets on the container timeline, rate, length, WAV output."""
+"""The audio stage (`audio_task`): the episode's track as a 16 kHz mono WAV in its stage folder, with its start on
+the container timeline; reused when run again; a clear error for a video without sound."""
 from __future__ import annotations
 
-import io
-import wave
+import subprocess
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from screenalytics.compose import EpisodeTruth
-from screenalytics.tasks.audio import Audio, extract_audio
-from tests.conftest import GRID, HAMILTON
+from screenalytics.flows.refs import prepare
+from screenalytics.tasks import storage
+from screenalytics.tasks.audio import audio_task
+from screenalytics.tasks.configs import AudioConfig
+from screenalytics.tasks.decoding import extract_audio
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.models.loader import Models
+from screenalytics.tasks.runner import read_audio
+from tests.conftest import HAMILTON
+
+CLIP = HAMILTON / "short_hamilton_clip.mp4"
 
 
-def test_hamilton_audio_keeps_its_own_start():
-    audio = extract_audio(str(HAMILTON / "short_hamilton_clip.mp4"), sample_rate=16000)
-    assert audio.start_s == pytest.approx(0.008, abs=0.001)  # the video starts at 0.852 s (manifest)
-    assert audio.duration_s == pytest.approx(10.0, abs=0.05)
-    assert np.abs(audio.samples).mean() > 100
+@pytest.fixture(scope="module")
+def models(settings):
+    return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
 
 
-def test_grid_clip_and_wav_round_trip():
-    audio = extract_audio(str(GRID / "bbaf2n.mpg"), sample_rate=16000)
-    assert (audio.start_s, audio.sample_rate) == (0.0, 16000)
-    assert audio.duration_s == pytest.approx(2.98, abs=0.02)
-    with wave.open(io.BytesIO(audio.to_wav())) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
-        assert np.array_equal(np.frombuffer(wav.readframes(wav.getnframes()), np.int16), audio.samples)
-    back = Audio.from_wav(audio.to_wav(), start_s=audio.start_s)
-    assert back.sample_rate == 16000 and np.array_equal(back.samples, audio.samples)
+def context(video, settings, root):
+    return prepare.fn(str(video), "clip", settings.model_copy(update={"root": str(root)}))
 
 
-def test_composed_episode_audio_is_loud_where_voices_play(grid_episode):
-    truth = EpisodeTruth.from_json(grid_episode["truth"])
-    audio = extract_audio(str(grid_episode["episode"]), sample_rate=16000)
-    assert audio.start_s == pytest.approx(0.0, abs=0.01)
-    assert audio.duration_s == pytest.approx(truth.duration_s, abs=0.05)
-    rate = audio.sample_rate
-    voiced = np.zeros(len(audio.samples), bool)
-    for start, end in zip(truth.voice["start_s"], truth.voice["end_s"]):
-        voiced[int(start * rate):int(end * rate)] = True
-    level = np.abs(audio.samples.astype(np.float64))
-    assert level[voiced].mean() > 10 * max(level[~voiced].mean(), 1.0)
+def test_stage_writes_the_track_on_the_container_timeline_and_reuses_it(settings, models, tmp_path):
+    ctx = context(CLIP, settings, tmp_path)
+    out = audio_task.fn(ctx, models, None, cfg=AudioConfig())
+    assert not out.cached and set(out.files) == {"audio.wav"}
+    expected = extract_audio(str(CLIP), sample_rate=16000)
+    assert storage.read_bytes(out.url("audio.wav")) == expected.to_wav()
+    track, info = read_audio(out)
+    assert info.start_s == pytest.approx(0.008, abs=0.001)  # the audio's own start, not the video's 0.852 s
+    assert info.duration_s == pytest.approx(10.0, abs=0.05) and info.sample_rate == 16000
+    assert track.start_s == info.start_s and np.array_equal(track.samples, expected.samples)
+    again = audio_task.fn(ctx, models, None, cfg=AudioConfig())
+    assert again.cached and again.key == out.key and again.files == out.files
+    other_rate = audio_task.fn(ctx, models, None, cfg=AudioConfig(sample_rate=8000))
+    assert not other_rate.cached and other_rate.key != out.key
+    assert read_audio(other_rate)[1].sample_rate == 8000
 
 
-def test_no_audio_track_gives_none(tmp_path):
-    import subprocess
-
-    import imageio_ffmpeg
-
+def test_video_without_sound_is_a_clear_error(settings, models, tmp_path):
     silent = tmp_path / "video_only.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i",
-                    str(HAMILTON / "short_hamilton_clip.mp4"), "-an", "-c", "copy", str(silent)], check=True)
-    assert extract_audio(str(silent), sample_rate=16000) is None
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(CLIP), "-an", "-c",
+                    "copy", str(silent)], check=True)
+    with pytest.raises(InputError, match="no audio track"):
+        audio_task.fn(context(silent, settings, tmp_path / "root"), models, None, cfg=AudioConfig())

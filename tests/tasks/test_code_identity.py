@@ -30,11 +30,12 @@ def test_digest_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypat
 
 
 def test_closure_follows_lazy_imports_and_stops_at_the_models_package_and_outside():
-    closure = code_identity.closure(("screenalytics.tasks.diarize",))
+    closure = code_identity.closure(("screenalytics.tasks.diarize",), frozenset())
     assert "screenalytics.tasks.diarize_voices" in closure and "screenalytics.tasks.runner" in closure
     models = {m for m in closure if m.startswith("screenalytics.tasks.models.")}
     assert models == {"screenalytics.tasks.models.specs"}  # constants only: pyannote_pipeline (lazy) is a model
     outside = frozenset({"screenalytics.tasks.runner"})
     assert "screenalytics.tasks.runner" not in code_identity.closure(("screenalytics.tasks.diarize",), outside)
+    assert "screenalytics.tasks.runner" not in code_identity.closure(("screenalytics.tasks.diarize",))  # FRAMEWORK
     net = code_identity.closure(("screenalytics.tasks.models.segmentation",), follow_models=True)
     assert {"screenalytics.tasks.models.onnx_build", "screenalytics.tasks.models.checkpoint"} <= set(net)

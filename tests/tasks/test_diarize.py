@@ -1,5 +1,7 @@
-"""Speaker diarization on real recordings with reference turns (AMI development excerpts, pyannote sample), the
-models' torch-free loading, and the standalone `screenalytics diarize` command."""
+"""The diarize stage on real recordings with reference turns (AMI development excerpts, pyannote sample): speaker
+turns through the standalone `screenalytics diarize` command (`diarize_track`) and `speaker_turns`, the turn tables,
+the speaker embedders and the models' torch-free loading. The algorithm's pieces: test_diarize_local.py and
+test_diarize_voices.py."""
 from __future__ import annotations
 
 import sys
@@ -12,6 +14,7 @@ from typer.testing import CliRunner
 from screenalytics.cli import app
 from screenalytics.tasks.evaluate import der_table
 from screenalytics.tasks.models.checkpoint import load_checkpoint
+from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.models.registry import MissingModelError, segmentation_path, voice_encoder_path
 from screenalytics.tasks.rttm import read_rttm, read_uem
 from tests.conftest import SHARED
@@ -20,6 +23,17 @@ AMI = SHARED / "ami_pyannote_debug"
 SAMPLE = SHARED / "pyannote_sample_2spk"
 FILES = {"dev00": AMI / "dev00.wav", "dev01": AMI / "dev01.wav", "sample": SAMPLE / "sample.wav"}
 runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def models(settings):
+    return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
+
+
+def speaker_embedder(settings, name: str):
+    """The speaker embedder `name` (`models.speaker_embedder`), built by the loader as a run builds it."""
+    return Models(settings.models.model_copy(update={"speaker_embedder": name}), settings.model_dir).get(
+        "speaker_embedder")
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +51,62 @@ def hypothesis(tmp_path_factory):
         assert result.exit_code == 0, result.output
         tables.append(read_rttm(out / f"{uri}.rttm").assign(file=uri))
     return pd.concat(tables, ignore_index=True), out
+
+
+def test_stage_gives_the_command_s_turns_on_the_container_timeline(hypothesis, models, settings, tmp_path):
+    """The diarize stage after audio and vad on the pyannote sample: the turns of `screenalytics diarize` (its RTTM
+    has millisecond precision), one `Voices` row per voice with its seconds of turns, progress over every 5 s chunk
+    of the segmentation diarizer, and a second run reuses the stage folder."""
+    from contextlib import contextmanager
+
+    from screenalytics.flows.refs import prepare
+    from screenalytics.tasks.audio import audio_task
+    from screenalytics.tasks.diarize import diarize_task
+    from screenalytics.tasks.diarize_local import chunk_starts
+    from screenalytics.tasks.vad import vad_task
+
+    bars = []
+
+    @contextmanager
+    def hook(label, total):
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        bars.append((label, total, done[0]))
+
+    ctx = prepare.fn(str(FILES["sample"]), "sample", settings.model_copy(update={"root": str(tmp_path)}))
+    audio = audio_task.fn(ctx, models, None, cfg=settings.audio)
+    speech = vad_task.fn(ctx, models, None, audio=audio, cfg=settings.vad)
+    inputs = {"audio": audio, "speech": speech, "cfg": settings.diarize, "diarizer": settings.models.diarizer}
+    out = diarize_task.fn(ctx, models, hook, **inputs)
+    turns = out.table("turns").sort_values("start_s", kind="stable").reset_index(drop=True)
+    command = hypothesis[0][hypothesis[0]["file"] == "sample"].sort_values("start_s", kind="stable")
+    assert settings.models.diarizer == "segmentation" and (turns["ep_id"] == "sample").all()
+    assert turns["speaker"].tolist() == command["speaker"].tolist()
+    assert np.allclose(turns[["start_s", "end_s"]], command[["start_s", "end_s"]], atol=0.0015)
+    voices = out.table("voices")
+    assert voices["speaker"].tolist() == sorted(turns["speaker"].unique())
+    seconds = (turns["end_s"] - turns["start_s"]).groupby(turns["speaker"]).sum()
+    assert np.allclose(voices.set_index("speaker")["speech_s"], seconds.loc[voices["speaker"]])
+    assert np.allclose([np.linalg.norm(v) for v in voices["vector"]], 1, atol=1e-5)
+    chunks = len(chunk_starts(audio.info["duration_s"], settings.diarize.step_s))
+    assert ("diarization", chunks, chunks) in bars
+    assert diarize_task.fn(ctx, models, hook, **inputs).cached
+
+
+def test_turn_tables_clip_to_the_track_and_move_to_the_container_timeline():
+    from screenalytics.tasks.diarize import turn_tables
+    from screenalytics.tasks.schemas import SpeakerTurns, Voices
+
+    turns = pd.DataFrame({"start_s": [-0.5, 1.0, 9.0, 12.0], "end_s": [0.5, 2.0, 10.5, 13.0], "speaker": [0, 1, 0, 1]})
+    centroids = np.eye(3, dtype=np.float64)  # a third voice left with no turn inside the track
+    table, voices = turn_tables(turns, centroids, ep_id="e", offset_s=100.0, duration_s=10.0)
+    SpeakerTurns.validate(table)
+    Voices.validate(voices)
+    assert table["speaker"].tolist() == ["voice_0", "voice_1", "voice_0"]
+    assert np.allclose(table[["start_s", "end_s"]], [[100.0, 100.5], [101.0, 102.0], [109.0, 110.0]])
+    assert voices["speaker"].tolist() == ["voice_0", "voice_1", "voice_2"]
+    assert np.allclose(voices["speech_s"], [1.5, 1.0, 0.0])
+    assert all(v.dtype == np.float32 for v in voices["vector"]) and (voices["ep_id"] == "e").all()
 
 
 def test_checkpoints_load_without_torch(settings):
@@ -122,37 +192,17 @@ def test_known_speaker_count(tmp_path):
     assert read_rttm(out)["speaker"].nunique() == 2
 
 
-def test_segmentation_model_finds_speech_and_overlap(settings):
-    """Frame-level speech (any local speaker active) against the sample's reference turns."""
-    from screenalytics.tasks.diarize import FRAME_FIELD_S, FRAME_STEP_S, segment
-    from screenalytics.tasks.models.registry import providers
-    from screenalytics.tasks.models.segmentation import SegmentationModel
-    from screenalytics.tasks.speakers import load_wav_path
-
-    wav, _ = load_wav_path(FILES["sample"])
-    local = segment(wav, SegmentationModel(segmentation_path(settings.model_dir), providers()), settings.diarize)
-    ref = read_rttm(SAMPLE / "sample.rttm")
-    frames = local.active.any(axis=2)
-    times = local.starts[:, None] + np.arange(frames.shape[1]) * FRAME_STEP_S + FRAME_FIELD_S / 2
-    inside = ((times[..., None] >= ref["start_s"].to_numpy()) & (times[..., None] < ref["end_s"].to_numpy()))
-    speech = inside.any(axis=2)
-    precision = (frames & speech).sum() / frames.sum()
-    recall = (frames & speech).sum() / speech.sum()
-    assert precision >= 0.9 and recall >= 0.9, (precision, recall)
-    two = local.active.sum(axis=2) >= 2
-    assert (two & (inside.sum(axis=2) >= 2)).sum() / max(two.sum(), 1) >= 0.5, "found overlap is real overlap"
-
-
 def test_voice_encoder_tells_the_two_sample_speakers_apart(settings):
     """Reference turns of >= 1.5 s: d-vectors are unit length and each turn's nearest neighbour is its own speaker."""
-    from screenalytics.tasks.models.registry import providers
+    from screenalytics.tasks.decoding import load_wav
     from screenalytics.tasks.models.voice_encoder import VoiceEncoder
-    from screenalytics.tasks.speakers import load_wav_path
 
-    wav, _ = load_wav_path(FILES["sample"])
+    wav, _ = load_wav(FILES["sample"], 16000)
     ref = read_rttm(SAMPLE / "sample.rttm")
     ref = ref[ref["end_s"] - ref["start_s"] >= 1.5]
-    vectors = VoiceEncoder(voice_encoder_path(settings.model_dir), providers()).embed(
+    encoder = speaker_embedder(settings, "resemblyzer")
+    assert isinstance(encoder, VoiceEncoder)
+    vectors = encoder.embed(
         [wav[int(a * 16000):int(b * 16000)] for a, b in ref[["start_s", "end_s"]].to_numpy()])
     same = ref["speaker"].to_numpy()[:, None] == ref["speaker"].to_numpy()[None, :]
     sims = vectors @ vectors.T
@@ -189,25 +239,36 @@ def test_fast_backend_runs_without_the_segmentation_model(tmp_path):
     assert len(turns) and (turns["end_s"] - turns["start_s"]).sum() >= 5
 
 
-def test_pyannote_backend_is_checked_before_loading(tmp_path, monkeypatch):
+def test_pyannote_backend_is_checked_before_loading(tmp_path, monkeypatch, settings):
+    """The pipeline folder is checked before anything is imported or loaded; a run asks for the model's identity
+    (its cache key) first, which checks the folder the same way."""
     from screenalytics.tasks.models.pyannote_pipeline import load_pipeline
+
+    def loader(folder: str | None) -> Models:
+        return Models(settings.models.model_copy(update={"diarizer": "pyannote", "pyannote_dir": folder}),
+                      settings.model_dir)
 
     with pytest.raises(MissingModelError, match="pyannote_dir"):
         load_pipeline(None)
+    with pytest.raises(MissingModelError, match="models.pyannote_dir"):
+        loader(None).identity("pyannote")
     with pytest.raises(MissingModelError, match="no config.yaml"):
         load_pipeline(str(tmp_path / "absent"))
+    with pytest.raises(MissingModelError, match="no config.yaml"):
+        loader(str(tmp_path / "absent")).identity("pyannote")
     (tmp_path / "config.yaml").write_text("pipeline: {name: pyannote.audio.pipelines.SpeakerDiarization}\n")
     monkeypatch.setitem(sys.modules, "pyannote.audio", None)  # as on a machine without the extra
     with pytest.raises(MissingModelError, match=r"screenalytics\[pyannote\]"):
         load_pipeline(str(tmp_path))
+    with pytest.raises(MissingModelError, match=r"screenalytics\[pyannote\]"):
+        loader(str(tmp_path)).get("pyannote")
 
 
 def test_ecapa_embedder_separates_similar_voices_better(settings):
     """Ten GRID speakers, each clip's 0.6-2.6 s cut into two 1 s halves: how often a half's nearest other half is its
     own twin. Measured: ECAPA 0.80 (same 0.32 vs cross 0.05 mean cosine), Resemblyzer 0.50 (0.74 vs 0.61)."""
-    from screenalytics.tasks.audio import extract_audio
+    from screenalytics.tasks.decoding import extract_audio
     from screenalytics.tasks.models.ecapa import EcapaEncoder
-    from screenalytics.tasks.models.registry import ecapa_path, providers
     from screenalytics.tasks.models.voice_encoder import VoiceEncoder
     from tests.conftest import GRID
 
@@ -222,8 +283,9 @@ def test_ecapa_embedder_separates_similar_voices_better(settings):
         sims = np.where(np.eye(len(vectors), dtype=bool), -np.inf, vectors @ vectors.T)
         return float((owner[sims.argmax(axis=1)] == owner).mean())
 
-    ecapa = EcapaEncoder(ecapa_path(settings.model_dir), providers()).embed(halves)
-    resemblyzer = VoiceEncoder(voice_encoder_path(settings.model_dir), providers()).embed(halves)
+    ecapa_encoder, resemblyzer_encoder = (speaker_embedder(settings, name) for name in ("ecapa", "resemblyzer"))
+    assert isinstance(ecapa_encoder, EcapaEncoder) and isinstance(resemblyzer_encoder, VoiceEncoder)
+    ecapa, resemblyzer = ecapa_encoder.embed(halves), resemblyzer_encoder.embed(halves)
     assert ecapa.shape == (20, 192) and np.allclose(np.linalg.norm(ecapa, axis=1), 1, atol=1e-5)
     assert nearest_is_twin(ecapa) >= 0.75
     assert nearest_is_twin(ecapa) > nearest_is_twin(resemblyzer)
@@ -236,22 +298,9 @@ def test_voice_count_found_without_a_threshold(hypothesis):
     assert hyp.groupby("file")["speaker"].nunique().to_dict() == {"dev00": 2, "dev01": 2, "sample": 2}
 
 
-def test_turn_ends_trimmed_to_heard_speech():
-    """A turn that runs on into silence ends where voice activity last heard speech, by at most `max_s`; a turn
-    ending inside speech, or holding no detected speech, keeps its end."""
-    from screenalytics.tasks.diarize import trim_ends
-
-    turns = pd.DataFrame({"start_s": [0.0, 3.0, 6.0, 9.0], "end_s": [2.3, 5.0, 8.0, 9.5], "speaker": [0, 1, 0, 1]})
-    speech = np.array([[0.1, 2.1], [2.9, 4.0], [6.0, 8.5]])
-    trimmed = trim_ends(turns, speech, 0.3)
-    assert np.allclose(trimmed["end_s"], [2.1, 4.7, 8.0, 9.5])
-    assert trimmed["start_s"].equals(turns["start_s"])
-    assert trim_ends(turns, speech, 0.0)["end_s"].equals(turns["end_s"])
-
-
 def speech_spans(path, start_s: float, end_s: float, at_s: float) -> list[tuple[float, float]]:
     """`speech_truth` speech of a source between start_s and end_s, placed at at_s."""
-    from screenalytics.speech_truth import source_speech
+    from screenalytics.composer.speech_truth import source_speech
 
     return [(max(a, start_s) - start_s + at_s, min(b, end_s) - start_s + at_s) for a, b in source_speech(path)
             if min(b, end_s) > max(a, start_s)]
@@ -262,7 +311,7 @@ def shared_s(one: list[tuple[float, float]], other: list[tuple[float, float]]) -
 
 
 @pytest.mark.parametrize("together_at", [3.0, 4.0])
-def test_two_voices_at_once_are_both_heard(settings, together_at):
+def test_two_voices_at_once_are_both_heard(settings, models, together_at):
     """Two people talking at once: JFK and a LibriSpeech reader (asr_clips, equal level) composed as A alone, B
     alone, both for 3 s from `together_at` in their recordings, then A and B alone again (0.5 s pauses). Two voices,
     each heard over >= 80% of the time both speak (truth: `speech_truth` on the sources). Measured 100% and 98-100%
@@ -270,12 +319,12 @@ def test_two_voices_at_once_are_both_heard(settings, together_at):
     hears one voice (both from 5 s) the quieter voice is lost: docs/benchmarks.md."""
     from scipy.optimize import linear_sum_assignment
 
-    from screenalytics.tasks.models.registry import silero_path
-    from screenalytics.tasks.speakers import load_wav_path, speaker_turns
-    from screenalytics.tasks.vad import detect_speech
+    from screenalytics.tasks.audio_windows import detect_speech
+    from screenalytics.tasks.decoding import load_wav
+    from screenalytics.tasks.diarize import speaker_turns
 
     sources = [SHARED / "asr_clips" / "jfk.flac", SHARED / "asr_clips" / "2412-153948-0000.flac"]
-    waves = [load_wav_path(path)[0] for path in sources]
+    waves = [load_wav(path, 16000)[0] for path in sources]
     waves = [0.05 * w / np.sqrt(np.mean(w**2)) for w in waves]
     plan = [((0,), 0.0, together_at), ((1,), 0.0, together_at), ((0, 1), together_at, together_at + 3),
             ((0,), together_at + 3, 11.0), ((1,), together_at + 3, 11.0)]
@@ -288,21 +337,11 @@ def test_two_voices_at_once_are_both_heard(settings, together_at):
         parts += [part, np.zeros(8000, np.float32)]
         at += end - start + 0.5
     wav = np.concatenate(parts)
-    speech = detect_speech(wav, settings.vad, silero_path(settings.model_dir))
-    turns, centroids = speaker_turns(wav, speech, settings.diarize, model_dir=settings.model_dir)
+    speech = detect_speech(wav, settings.vad, models.get("vad"))
+    turns, centroids = speaker_turns(wav, speech, settings.diarize, diarizer=settings.models.diarizer, models=models)
     assert len(centroids) == 2
     both = [(max(a1, a2), min(b1, b2)) for a1, b1 in truth[0] for a2, b2 in truth[1] if min(b1, b2) > max(a1, a2)]
     heard = [list(zip(mine["start_s"], mine["end_s"])) for _, mine in turns.groupby("speaker")]
     shared = np.array([[shared_s(mine, spans) for spans in truth] for mine in heard])
     for voice, _ in zip(*linear_sum_assignment(-shared)):
         assert shared_s(heard[voice], both) >= 0.8 * shared_s(both, both), (voice, shared_s(heard[voice], both))
-
-
-def test_co_active_local_speakers_are_kept_apart():
-    from screenalytics.tasks.diarize import separate_co_active
-
-    speaker = {0: np.array([0, 0, 0, 1, -1]), 1: np.array([0, 0, 1, 1, 0]), 2: np.array([1, 1, 1, 1, 1])}
-    separate_co_active(speaker, {0: 0, 1: 1, 2: 1})
-    assert speaker[0].tolist() == [0, 0, 0, 0, -1]  # mostly voice 0: takes it where slot 1 also holds voice 1
-    assert speaker[1].tolist() == [1, 1, 1, 1, 0]  # mostly voice 1: takes it where slot 0 also holds voice 0
-    assert speaker[2].tolist() == [1, 1, 1, 1, 1]  # slots 1 and 2 both mostly voice 1 (one voice split): kept

@@ -1,4 +1,4 @@
-"""Embedder backends and the per-track face selection."""
+"""Embedder backends, the per-track face selection, and the embed stage's segments on real faces."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +7,14 @@ import pandas as pd
 import pytest
 from onnx import TensorProto, helper
 
-from screenalytics.tasks.embed import gated_faces, select_faces
-from screenalytics.tasks.models.embedder import ArcFaceEmbedder, FaceChip, make_embedder
-from screenalytics.tasks.models.registry import MissingModelError
-from screenalytics.tasks.settings import EmbedConfig
+from screenalytics.tasks.configs import EmbedConfig
+from screenalytics.tasks.decoding import FrameSampler, iter_frames
+from screenalytics.tasks.detect import detect_faces
+from screenalytics.tasks.embed import gated_faces, segment_faces, select_faces
+from screenalytics.tasks.errors import MissingModelError
+from screenalytics.tasks.faces import FaceChip
+from screenalytics.tasks.models.embedder import ArcFaceEmbedder, make_embedder
+from tests.conftest import GRID
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +40,12 @@ def tiny_arcface(tmp_path_factory):
 
 
 def grid_chip(detector, path):
-    import av
-
-    with av.open(str(path)) as container:
-        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    frame = next(iter_frames(str(path))).image_bgr
     boxes, kps = detector.detect(frame)
     return FaceChip(frame, boxes[0, :4], kps[0])
 
 
 def test_arcface_backend_runs_a_local_onnx(tiny_arcface, detector):
-    from tests.conftest import GRID
-
     embedder = make_embedder("arcface", arcface_model=str(tiny_arcface), threads=1)
     assert isinstance(embedder, ArcFaceEmbedder) and embedder.dim == 512
     assert embedder.id.startswith("arcface-")
@@ -59,7 +58,7 @@ def test_arcface_backend_runs_a_local_onnx(tiny_arcface, detector):
 
 
 def test_missing_arcface_model_names_the_setting(tmp_path):
-    with pytest.raises(MissingModelError, match="embed.arcface_model"):
+    with pytest.raises(MissingModelError, match="models.arcface_model"):
         make_embedder("arcface", arcface_model=None, threads=1)
     with pytest.raises(MissingModelError, match="not found"):
         make_embedder("arcface", arcface_model=str(tmp_path / "nope.onnx"), threads=1)
@@ -76,3 +75,29 @@ def test_select_faces_gates_quality_and_spreads_over_time():
     assert len(chosen) == 3
     assert chosen["det_id"].min() >= 5 and 12 not in set(chosen["det_id"])
     assert chosen["t_s"].max() - chosen["t_s"].min() >= 1.5, "spread over the track, not bunched"
+
+
+def test_a_track_that_switches_person_is_split_at_the_switch(detector, dlib_embedder, settings, progress_log):
+    """Two GRID speakers back to back in one track (a tracker that missed the switch at 3.0 s): the embed stage
+    splits it there and every tracked face, embedded or not, lands in its person's segment."""
+    cfg = settings.detect
+    parts = []
+    for k, clip in enumerate(["bbaf2n.mpg", "swiz3n.mpg"]):
+        frames, dets, chips = detect_faces(iter_frames(str(GRID / clip), keep=FrameSampler(sample_fps=cfg.sample_fps)),
+                                           detector, ep_id="g", cfg=cfg)
+        parts.append((dets.assign(det_id=dets["det_id"] + 100 * k, frame_idx=dets["frame_idx"] + 75 * k,
+                                  t_s=dets["t_s"] + 3.0 * k), chips.assign(det_id=chips["det_id"] + 100 * k)))
+    dets = pd.concat([d for d, _ in parts], ignore_index=True)
+    chips = pd.concat([c for _, c in parts], ignore_index=True)
+    tracks = dets[["ep_id", "det_id", "t_s"]].assign(track_id=0, shot_id=0)[["ep_id", "det_id", "track_id",
+                                                                             "shot_id", "t_s"]]
+    embedded, segments, tracked = segment_faces(tracks, dets, chips, dlib_embedder, settings.embed, ep_id="g",
+                                                progress=progress_log)
+    assert progress_log.log[0] == ("face embedding", settings.embed.faces_per_track, settings.embed.faces_per_track)
+    assert len(segments) == 2 and segments["track_id"].eq(0).all()
+    assert 2.68 - 1e-6 <= segments["end_s"].iloc[0] <= 3.0 + 1e-6, "cut between the last face of one and the next"
+    first, second = segments["segment_id"].tolist()
+    assert tracked["det_id"].tolist() == tracks["det_id"].tolist()
+    assert (tracked["segment_id"] == np.where(tracked["t_s"] < 3.0, first, second)).all()
+    assert (embedded["segment_id"] == np.where(embedded["t_s"] < 3.0, first, second)).all()
+    assert segments["n_faces"].tolist() == embedded.groupby("segment_id").size().tolist()

@@ -1,4 +1,5 @@
-"""DER scoring (pyannote.metrics) on the AMI reference turns, against hypotheses with a known error."""
+"""DER scoring (pyannote.metrics) on the AMI reference turns, against hypotheses with a known error; word error
+rate (the transcript's measure) on texts with known edits."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from screenalytics.cli import app
-from screenalytics.tasks.evaluate import der_table
+from screenalytics.tasks.evaluate import der_table, word_error_rate
 from screenalytics.tasks.rttm import read_rttm, read_uem
 from tests.conftest import SHARED
 
@@ -60,3 +61,19 @@ def test_cli_prints_der_and_refuses_missing_files(tmp_path):
     bad.write_text("SPEAKER x 1 0.0\n")
     broken = runner.invoke(app, ["eval", "der", "--ref", str(bad), "--hyp", str(bad)])
     assert broken.exit_code == 2 and "bad.rttm:1" in broken.output
+
+
+@pytest.mark.parametrize(("ref", "hyp", "expected"), [
+    ("Ask not what your country can do", "ask NOT, what your country can do!", 0.0),  # case, punctuation
+    ("ask not what your country", "ask not what our country", 1 / 5),  # 1 substitution
+    ("ask not what your country", "ask not what country", 1 / 5),  # 1 deletion
+    ("ask not what your country", "ask not what your own country", 1 / 5),  # 1 insertion
+    ("my fellow americans", "fellow americans all", 2 / 3),  # 1 deletion + 1 insertion
+])
+def test_word_error_rate(ref, hyp, expected):
+    assert word_error_rate(ref, hyp) == pytest.approx(expected)
+
+
+def test_word_error_rate_needs_reference_words():
+    with pytest.raises(ValueError):
+        word_error_rate(" ,. ", "hello")

@@ -1,4 +1,5 @@
-"""Face recognition accuracy on the identity-labelled photo sets in ../shared/data (dlib backend).
+"""The facebank: face recognition accuracy on the identity-labelled photo sets in ../shared/data (dlib embedder),
+unusable photos, and loading a facebank from a folder or a Parquet file.
 
 Protocol (open-set identification, as the product uses it): enrol 3 photos of each John (faces_dlib), one photo
 each of lennon, clapton, adams, carell (faces_openface) and the 5 faces_facenet_aligned people; query the other 8
@@ -10,13 +11,19 @@ Bar: dlib's ResNet scores 99.38% on LFW; these are small 150x150 chips and singl
 """
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 
-from screenalytics.tasks.facebank import embed_image
+from screenalytics.flows.refs import facebank_ref, folder_ref
+from screenalytics.tasks import storage
+from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.facebank import embed_image, facebank_task, load_facebank
 from screenalytics.tasks.match import decide, person_distances
-from screenalytics.tasks.settings import MatchConfig
-from tests.conftest import HAMILTON, SHARED
+from screenalytics.tasks.runner import Ref, RunContext
+from tests.conftest import GRID, HAMILTON, SHARED
+from tests.tasks.synthetic_faces import DLIB
 
 ENROL_PER_JOHN = 3
 
@@ -48,9 +55,9 @@ def bank_and_queries(embed):
 
 
 def identify(bank: pd.DataFrame, vector) -> str | None:
-    cfg = MatchConfig()
+    cfg = DLIB.match  # the dlib thresholds
     dist, names = person_distances(vector[None], bank)
-    return decide(dist, names, cfg.accept_distance["dlib"], cfg.min_margin["dlib"], cfg.min_vote_share)["name"]
+    return decide(dist, names, cfg.accept_distance, cfg.min_margin, cfg.min_vote_share)["name"]
 
 
 def test_identification_accuracy(bank_and_queries):
@@ -81,3 +88,33 @@ def test_unusable_images_are_skipped_with_a_warning(tmp_path, detector, dlib_emb
         caplog.clear()
         assert embed_image(path, detector, dlib_embedder, settings.detect) is None
         assert str(path) in caplog.text and reason in caplog.text
+
+
+def test_load_facebank_from_a_folder_or_a_parquet_of_the_same_embedder(tmp_path, detector, dlib_embedder, settings,
+                                                                       progress_log):
+    folder = tmp_path / "people"
+    for name in ("John_Salley", "John_Simm"):
+        shutil.copytree(SHARED / "faces_dlib" / "johns" / name, folder / name)
+    (folder / "John_Simm" / "broken.jpg").write_bytes(b"nope")
+    bank = load_facebank(facebank_ref(str(folder)), detector, dlib_embedder, settings.detect, progress_log)
+    assert sorted(bank["name"].unique()) == ["John_Salley", "John_Simm"]
+    assert len(bank) == 22 and (bank["embedder"] == dlib_embedder.id).all(), "the broken image is skipped"
+    assert progress_log.log == [("facebank", 23, 23)], "one bar over every image, broken ones included"
+    url = storage.normalize_root(tmp_path / "bank.parquet")
+    storage.write_parquet(bank, url)
+    again = load_facebank(facebank_ref(url), detector, dlib_embedder, settings.detect)
+    pd.testing.assert_frame_equal(again, bank)
+    storage.write_parquet(bank.assign(embedder="arcface-0123456789ab"), url)
+    with pytest.raises(ValueError, match="built with arcface-0123456789ab"):
+        load_facebank(facebank_ref(url), detector, dlib_embedder, settings.detect)
+
+
+def test_facebank_stage_refuses_a_facebank_without_one_usable_face(tmp_path, models, settings):
+    (tmp_path / "bank" / "Nobody").mkdir(parents=True)
+    (tmp_path / "bank" / "Nobody" / "broken.jpg").write_bytes(b"nope")
+    video = (GRID / "bbaf2n.mpg").as_uri()
+    ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(tmp_path), "episodes", "g"),
+                     video=Ref(url=video, sha256=storage.sha256_url(video)))
+    with pytest.raises(InputError, match="no usable face image"):
+        facebank_task.fn(ctx, models, None, source=folder_ref(tmp_path / "bank"), cfg=settings.detect)
+    assert not list(tmp_path.rglob("_done.json"))

@@ -3,10 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screenalytics.tasks.fusion import intersect, link_voices, speaking_intervals
+from screenalytics.tasks.configs import FusionConfig
+from screenalytics.tasks.fusion import face_samples, link_voices, screen_time, speaking_intervals
 from screenalytics.tasks.schemas import Intervals
-from screenalytics.tasks.screentime import screen_time
-from screenalytics.tasks.settings import FusionConfig
 
 FPS = 3.0
 RNG = np.random.default_rng(0)
@@ -82,7 +81,16 @@ def test_a_small_background_face_loses_to_the_large_one():
     assert owners(links) == {"voice_0": "A"}
 
 
-def test_intersect_of_span_unions():
-    a = pd.DataFrame({"start_s": [0.0, 5.0], "end_s": [3.0, 9.0]})
-    b = pd.DataFrame({"start_s": [2.0, 4.0], "end_s": [4.5, 6.0]})
-    assert intersect(a, b).to_numpy().tolist() == [[2.0, 3.0], [5.0, 6.0]]
+
+def test_face_samples_take_the_person_of_each_faces_segment():
+    """Track 0 is split at 1.0 s (segment 0 is A, segment 1 is B); track 1 (segment 2) had no usable face
+    (`unidentified`, never counted). Mouth activity joins by detection (missing: unknown)."""
+    tracked = pd.DataFrame({"ep_id": "ep", "det_id": [0, 1, 2, 3, 4], "track_id": [0, 0, 0, 1, 1],
+                            "t_s": [0.0, 0.5, 1.5, 0.0, 0.5], "segment_id": [0, 0, 1, 2, 2]})
+    detections = pd.DataFrame({"det_id": [0, 1, 2, 3, 4], "face_h_px": [100.0, 110.0, 90.0, 40.0, 40.0]})
+    mouth = pd.DataFrame({"det_id": [0, 1, 3], "activity": [np.nan, 0.8, 0.1]})
+    identities = pd.DataFrame({"segment_id": [0, 1, 2], "person_id": ["A", "B", "unidentified"]})
+    got = face_samples(tracked, detections, mouth, identities)
+    assert got["det_id"].tolist() == [0, 1, 2] and got["person_id"].tolist() == ["A", "A", "B"]
+    assert got["face_h_px"].tolist() == [100.0, 110.0, 90.0] and got["t_s"].tolist() == [0.0, 0.5, 1.5]
+    np.testing.assert_array_equal(got["activity"].to_numpy(), [np.nan, 0.8, np.nan])

@@ -1,9 +1,19 @@
-"""Model files: verified installs and clear errors when they are missing or damaged."""
+"""Model files: verified installs and clear errors when they are missing or damaged; the loader that builds each
+model of a run once and says what identifies it."""
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import pytest
 
-from screenalytics.tasks.models.registry import SCRFD, MissingModelError, describe, providers, scrfd_path
+from screenalytics.tasks.errors import MissingModelError
+from screenalytics.tasks.models import registry
+from screenalytics.tasks.models.detector import FaceDetector
+from screenalytics.tasks.models.embedder import DlibEmbedder
+from screenalytics.tasks.models.loader import Models
+from screenalytics.tasks.models.registry import SCRFD, SILERO, describe, providers, scrfd_path
 
 
 def test_missing_detector_names_the_install_command(tmp_path):
@@ -22,3 +32,71 @@ def test_installed_models_are_listed_as_usable(settings):
     assert rows["scrfd-2.5g-kps"].usable and rows["dlib-resnet-v1"].usable
     assert not rows["arcface"].usable
     assert providers()[-1] == "CPUExecutionProvider"
+
+
+def test_loader_builds_each_model_once_even_when_asked_at_once(settings, monkeypatch):
+    built: list[int] = []
+
+    def build(self):
+        time.sleep(0.05)
+        built.append(1)
+        return object()
+
+    monkeypatch.setattr(Models, "_build_face_detector", build)
+    models = Models(settings.models, settings.model_dir)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: models.get("face_detector"), range(8)))
+    assert len(built) == 1 and all(g is got[0] for g in got)
+    assert models.get("face_detector") is got[0]
+
+
+def test_loader_builds_the_configured_models(models, settings):
+    detector = models.get("face_detector")
+    assert isinstance(detector, FaceDetector) and models.get("face_detector") is detector
+    assert detector.providers == providers(settings.models.device)
+    boxes, kps = detector.detect(np.zeros((64, 64, 3), np.uint8))
+    assert boxes.shape == (0, 5) and kps.shape == (0, 5, 2)
+    assert isinstance(models.get("face_embedder"), DlibEmbedder)
+
+
+def test_identity_names_the_weights_and_the_code(models):
+    detector = models.identity("face_detector")
+    assert set(detector) == {"name", "sha256", "code"}
+    assert (detector["name"], detector["sha256"]) == ("scrfd-2.5g-kps", SCRFD.sha256)
+    assert "screenalytics.tasks.models.detector" in detector["code"]
+    assert all(len(d) == 16 for d in detector["code"].values())
+    vad = models.identity("vad")
+    assert (vad["name"], vad["sha256"]) == ("silero-vad-v6", SILERO.sha256)
+    assert "screenalytics.tasks.models.vad" in vad["code"]
+    embedder = models.identity("face_embedder")
+    assert embedder["name"] == "dlib-resnet-v1" and "screenalytics.tasks.models.embedder" in embedder["code"]
+    assert set(models.identities()) >= {"face_detector", "vad", "face_embedder"}
+    with pytest.raises(ValueError, match="unknown model role"):
+        models.identity("nose_detector")
+
+
+def test_missing_model_file_is_a_missing_model_error(settings, tmp_path):
+    assert registry.MissingModelError is MissingModelError, "still importable from the registry"
+    models = Models(settings.models, str(tmp_path))
+    with pytest.raises(MissingModelError, match="screenalytics models install"):
+        models.get("face_detector")
+    with pytest.raises(MissingModelError, match="screenalytics models install"):
+        models.identity("vad")
+    arcface = Models(settings.models.model_copy(update={"face_embedder": "arcface"}), settings.model_dir)
+    with pytest.raises(MissingModelError, match="models.arcface_model"):
+        arcface.get("face_embedder")
+
+
+def test_close_releases_what_was_built(settings, monkeypatch):
+    closed: list[str] = []
+
+    class Fake:
+        def close(self):
+            closed.append("detector")
+
+    monkeypatch.setattr(Models, "_build_face_detector", lambda self: Fake())
+    models = Models(settings.models, settings.model_dir)
+    first = models.get("face_detector")
+    models.close()
+    assert closed == ["detector"]
+    assert models.get("face_detector") is not first, "after close a model is built again when asked for"

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import imageio_ffmpeg
 import pytest
 
+from screenalytics.tasks import storage
 from screenalytics.tasks.errors import InputError
-from screenalytics.tasks.probe import probe_video
+from screenalytics.tasks.probe import probe_task, probe_video
+from screenalytics.tasks.runner import Ref, RunContext, stage_dir
+from screenalytics.tasks.schemas import EpisodeInfo
 from tests.conftest import GRID, HAMILTON, SHARED
 
 
@@ -63,3 +67,36 @@ def test_bad_input_is_a_clear_error(kind, message, tmp_path):
     with pytest.raises(InputError, match=message) as err:
         probe(path)
     assert str(path) in str(err.value)
+
+
+def stage(video, root):
+    """The probe stage as the flow runs it (no models, no progress hook)."""
+    url = video.resolve().as_uri()
+    ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(root), "episodes", "g"),
+                     video=Ref(url=url, sha256=storage.sha256_url(url)))
+    return ctx, probe_task.fn(ctx, None, None)
+
+
+def test_probe_stage_is_reused_for_the_same_bytes_and_rerun_when_its_folder_is_not_whole(tmp_path):
+    ctx, first = stage(GRID / "bbaf2n.mpg", tmp_path)
+    assert not first.cached and EpisodeInfo.model_validate(first.info).n_frames == 75
+    assert first.table("episode")["content_sha256"].tolist() == [ctx.video.sha256]
+    assert stage(GRID / "bbaf2n.mpg", tmp_path)[1].cached
+    copy = tmp_path / "elsewhere" / "renamed.mpg"
+    copy.parent.mkdir()
+    shutil.copy(GRID / "bbaf2n.mpg", copy)
+    _, moved = stage(copy, tmp_path)
+    assert moved.cached and moved.key == first.key, "the same bytes under another name: the same stage"
+    _, other = stage(GRID / "swiz3n.mpg", tmp_path)
+    assert not other.cached and other.key != first.key
+    done = storage.join(stage_dir(ctx, "probe", first.key), "_done.json")
+    assert storage.remove(done)
+    _, rerun = stage(GRID / "bbaf2n.mpg", tmp_path)
+    assert not rerun.cached and rerun.key == first.key and storage.exists(done)
+
+
+def test_a_bad_video_fails_the_probe_stage_and_leaves_nothing_trusted(tmp_path):
+    video = make_bad("text", tmp_path)
+    with pytest.raises(InputError, match="not a readable video"):
+        stage(video, tmp_path / "root")
+    assert not list((tmp_path / "root").rglob("_done.json"))

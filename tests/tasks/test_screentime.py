@@ -1,24 +1,23 @@
-"""Interval math with hand-computed truth."""
+"""Visual screen time with hand-computed truth."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from screenalytics.tasks.screentime import merge_intervals, screen_time, visual_intervals
-from screenalytics.tasks.settings import ScreenTimeConfig
-
-
-def test_merge_bridges_small_gaps_only():
-    out = merge_intervals(np.array([0.0, 0.2, 1.0, 5.0, 0.1]), np.array([0.2, 0.4, 1.2, 6.0, 0.3]),
-                          np.array(["a", "a", "a", "a", "b"]), 0.5)
-    assert out.values.tolist() == [["a", 0.0, 0.4], ["a", 1.0, 1.2], ["a", 5.0, 6.0], ["b", 0.1, 0.3]]
+from screenalytics.tasks.configs import ScreenTimeConfig
+from screenalytics.tasks.fusion import screen_time
+from screenalytics.tasks.intervals import segment_of
+from screenalytics.tasks.schemas import TrackSegments
+from screenalytics.tasks.screentime import visual_intervals
 
 
 def setup_episode():
     """Sampling every 0.2 s over 4 s; a cut at 2.0 s. Person p: track 0 at 0-0.8 s (sample 0.6 s missed) and
     track 1 (same person, overlapping in time) 0.4-1.2 s; track 2 in shot 1 from 2.0 s to the end. Person q: one
-    sample at 3.0 s. Each sample covers halfway to its neighbours; a shot's first/last sample reaches its edge."""
+    sample at 3.0 s. Each sample covers halfway to its neighbours; a shot's first/last sample reaches its edge.
+    Returns the frames, shots, tracks, each tracked face's segment (one segment per track, as the embed stage
+    records it) and the identities."""
     times = np.round(np.arange(0, 4.0, 0.2), 3)
     frames = pd.DataFrame({"frame_idx": np.arange(len(times)), "t_s": times})
     shots = pd.DataFrame({"shot_id": [0, 1], "start_s": [0.0, 2.0], "end_s": [2.0, 4.0]})
@@ -29,12 +28,14 @@ def setup_episode():
     identities = pd.DataFrame({"segment_id": [0, 1, 2, 3], "track_id": [0, 1, 2, 3],
                                "start_s": [0.0, 0.4, 2.0, 3.0], "end_s": [0.8, 1.2, 3.8, 3.0],
                                "person_id": ["p", "p", "p", "q"], "name": ["P", "P", "P", "unknown_1"]})
-    return frames, shots, tracks, identities
+    faces = TrackSegments.validate(tracks[["ep_id", "det_id", "track_id", "t_s"]].assign(
+        segment_id=segment_of(tracks, identities)))
+    return frames, shots, tracks, faces, identities
 
 
 def test_visual_intervals_merge_tracks_and_never_bridge_cuts():
-    frames, shots, tracks, identities = setup_episode()
-    iv = visual_intervals(tracks, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.5))
+    frames, shots, tracks, faces, identities = setup_episode()
+    iv = visual_intervals(tracks, faces, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.5))
     p = iv[iv["person_id"] == "p"][["start_s", "end_s"]].to_numpy()
     np.testing.assert_allclose(p, [[0.0, 1.3], [2.0, 4.0]])  # the two overlapping tracks count once
     np.testing.assert_allclose(iv[iv["person_id"] == "q"][["start_s", "end_s"]].to_numpy(), [[2.9, 3.1]])
@@ -46,7 +47,7 @@ def test_visual_intervals_merge_tracks_and_never_bridge_cuts():
 
 
 def test_gap_bridging_is_configurable():
-    frames, shots, tracks, identities = setup_episode()
+    frames, shots, tracks, faces, identities = setup_episode()
     only0 = tracks[tracks["track_id"].isin([0])]
-    iv = visual_intervals(only0, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.0))
+    iv = visual_intervals(only0, faces, frames, shots, identities, ep_id="e", cfg=ScreenTimeConfig(max_gap_s=0.0))
     np.testing.assert_allclose(iv[["start_s", "end_s"]].to_numpy(), [[0.0, 0.5], [0.7, 0.9]])

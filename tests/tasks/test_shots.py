@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from screenalytics.compose import EpisodeTruth
-from screenalytics.tasks.settings import ShotsConfig
+from screenalytics.composer import EpisodeTruth
+from screenalytics.tasks.configs import ShotsConfig
+from screenalytics.tasks.decoding import iter_frames
 from screenalytics.tasks.shots import detect_shots
-from screenalytics.tasks.video import iter_frames
 
 
 def test_cuts_match_the_composed_truth(grid_episode):

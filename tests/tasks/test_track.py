@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from screenalytics.tasks.settings import TrackConfig
+from screenalytics.tasks.configs import TrackConfig
 from screenalytics.tasks.track import track_faces
 
 

@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import csv
 import re
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-from screenalytics.tasks.audio import extract_audio
+from screenalytics.tasks.configs import TranscribeConfig
+from screenalytics.tasks.decoding import extract_audio
 from screenalytics.tasks.errors import InputError
+from screenalytics.tasks.evaluate import word_error_rate, word_errors
+from screenalytics.tasks.models.loader import Models
+from screenalytics.tasks.models.transcriber import resolve_whisper_model
 from screenalytics.tasks.schemas import Words
-from screenalytics.tasks.transcribe import load_whisper, resolve_whisper_model, transcribe, word_error_rate, word_errors
+from screenalytics.tasks.transcribe import transcribe
 from tests.conftest import SHARED
 
 CLIPS = SHARED / "asr_clips"
 RATE = 16000
+CFG = TranscribeConfig()
 
 
 def channel(path, index: int) -> np.ndarray:
@@ -44,10 +50,22 @@ def references() -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def model() -> str:
-    path = resolve_whisper_model(None)
-    load_whisper(path, threads=2)  # loaded once: transcribe() reuses the cached model
-    return path
+def loader(settings) -> Models:
+    return Models(settings.models, settings.model_dir)
+
+
+@pytest.fixture(scope="module")
+def model(loader):
+    return loader.get("transcriber")
+
+
+def test_the_loader_builds_the_transcriber_once_from_the_packaged_model(loader, model):
+    """One model per run: every `get` after the first returns the same object (the packaged tiny.en by default),
+    and its identity names that folder and its weights."""
+    assert loader.get("transcriber") is model and loader.get("transcriber") is loader.get("transcriber")
+    assert model.path == resolve_whisper_model(None)
+    identity = loader.identity("transcriber")
+    assert identity["name"] == f"faster-whisper:{Path(model.path).name}" and len(identity["sha256"]) == 64
 
 
 def test_corpus_wer_on_reference_clips(model, record_property):
@@ -55,7 +73,7 @@ def test_corpus_wer_on_reference_clips(model, record_property):
     assert len(rows) == 4  # jfk, LibriSpeech 2412-153948-0000, both channels of stereo_diarization
     edits = words = 0
     for row in rows:
-        hyp = " ".join(transcribe(load(row["file"], row["channel"]), RATE, model=model).word)
+        hyp = " ".join(transcribe(load(row["file"], row["channel"]), RATE, model, CFG).word)
         e, n = word_errors(row["reference_text"], hyp)
         edits, words = edits + e, words + n
         print(f"{row['file']} [{row['channel']}] WER {e}/{n} = {e / n:.3f}: {hyp}")
@@ -68,15 +86,15 @@ def test_corpus_wer_on_reference_clips(model, record_property):
 
 def test_word_times_are_ordered_inside_the_clip_and_follow_offset(model):
     samples = load("2412-153948-0001.flac", "mono")  # same LibriSpeech speaker, no reference needed here
-    words = transcribe(samples, RATE, model=model)
-    shifted = transcribe(samples, RATE, model=model, offset_s=100.0)
+    words = transcribe(samples, RATE, model, CFG)
+    shifted = transcribe(samples, RATE, model, CFG, offset_s=100.0)
     assert len(words) >= 20
     assert (words["start_s"].diff().dropna() >= 0).all() and (words["end_s"] >= words["start_s"]).all()
     assert words["start_s"].min() >= 0 and words["end_s"].max() <= len(samples) / RATE + 0.05
     assert words["word"].tolist() == shifted["word"].tolist()
     np.testing.assert_allclose(shifted["start_s"], words["start_s"] + 100.0)
     np.testing.assert_allclose(shifted["end_s"], words["end_s"] + 100.0)
-    jfk = transcribe(load("jfk.flac", "mix"), RATE, model=model)
+    jfk = transcribe(load("jfk.flac", "mix"), RATE, model, CFG)
     americans = jfk[jfk["word"].str.startswith("Americans")].iloc[0]
     assert americans["start_s"] <= 1.8 <= americans["end_s"]  # as openai/whisper's own test asserts
 
@@ -85,57 +103,90 @@ def test_only_speech_regions_are_decoded(model):
     jfk = load("jfk.flac", "mix")
     samples = np.concatenate([load("2412-153948-0001.flac", "mono"), jfk])
     jfk_start = 50.0 + (len(samples) - len(jfk)) / RATE  # on the episode timeline, audio starting at 50 s
-    words = transcribe(samples, RATE, model=model, offset_s=50.0, speech=[(jfk_start, jfk_start + 11.0)])
+    words = transcribe(samples, RATE, model, CFG, offset_s=50.0, speech=[(jfk_start, jfk_start + 11.0)])
     assert words["start_s"].min() >= jfk_start - 0.05
     reference = next(row["reference_text"] for row in references() if row["file"] == "jfk.flac")
     assert word_error_rate(reference, " ".join(words["word"])) <= 0.10
-    assert transcribe(samples, RATE, model=model, speech=[]).empty
+    assert transcribe(samples, RATE, model, CFG, speech=[]).empty
 
 
 def test_silence_gives_an_empty_valid_table(model):
-    words = transcribe(np.zeros(10 * RATE, np.int16), RATE, model=model)
+    words = transcribe(np.zeros(10 * RATE, np.int16), RATE, model, CFG)
     assert words.empty and list(words.columns) == list(Words.to_schema().columns)
     Words.validate(words)
 
 
-def test_missing_or_bad_model_folder_names_the_path(tmp_path):
+def test_stage_transcribes_the_speech_regions_on_the_container_timeline(loader, model, settings, tmp_path):
+    """The transcribe stage after audio and vad on a real file: its words are `transcribe` of the track's speech
+    regions (ep_id set), JFK's reference within the corpus bar, progress counted in whole seconds of track, and a
+    second run reuses the stage folder."""
+    from contextlib import contextmanager
+
+    from screenalytics.flows.refs import prepare
+    from screenalytics.tasks.audio import audio_task
+    from screenalytics.tasks.configs import AudioConfig, VadConfig
+    from screenalytics.tasks.runner import read_audio
+    from screenalytics.tasks.transcribe import transcribe_task
+    from screenalytics.tasks.vad import vad_task
+
+    bars = []
+
+    @contextmanager
+    def hook(label, total):
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        bars.append((label, total, done[0]))
+
+    ctx = prepare.fn(str(CLIPS / "jfk.flac"), "jfk", settings.model_copy(update={"root": str(tmp_path)}))
+    audio = audio_task.fn(ctx, loader, None, cfg=AudioConfig())
+    speech = vad_task.fn(ctx, loader, None, audio=audio, cfg=VadConfig())
+    out = transcribe_task.fn(ctx, loader, hook, audio=audio, speech=speech, cfg=CFG)
+    words = out.table("words")
+    track, info = read_audio(audio)
+    regions = [tuple(r) for r in speech.table("speech")[["start_s", "end_s"]].to_numpy()]
+    expected = transcribe(track.samples, RATE, model, CFG, offset_s=info.start_s, speech=regions, ep_id="jfk")
+    assert words.equals(expected) and out.info["n_words"] == len(words) > 0
+    reference = next(row["reference_text"] for row in references() if row["file"] == "jfk.flac")
+    assert word_error_rate(reference, " ".join(words["word"])) <= 0.10
+    label, total, done = bars[-1]
+    assert label.startswith("transcript") and total == int(info.duration_s) and 0 < done <= total
+    assert transcribe_task.fn(ctx, loader, hook, audio=audio, speech=speech, cfg=CFG).cached
+
+
+def test_missing_or_bad_model_folder_names_the_path(tmp_path, settings, model):
+    """A `models.whisper_model` that is not a CTranslate2 Whisper folder: the loader names the folder and the
+    setting, both when the run asks what identifies the model (its cache key) and when it builds it."""
     for folder in (tmp_path / "missing", tmp_path):  # absent; present without model.bin
         with pytest.raises(InputError, match=re.escape(str(folder))):
             resolve_whisper_model(str(folder))
-        with pytest.raises(InputError, match="transcript.model"):
-            transcribe(np.zeros(RATE, np.int16), RATE, model=str(folder))
+        loader = Models(settings.models.model_copy(update={"whisper_model": str(folder)}), settings.model_dir)
+        with pytest.raises(InputError, match="models.whisper_model"):
+            loader.identity("transcriber")
+        with pytest.raises(InputError, match="models.whisper_model"):
+            loader.get("transcriber")
     with pytest.raises(ValueError, match="16000 Hz"):
-        transcribe(np.zeros(RATE, np.int16), 44100)
+        transcribe(np.zeros(RATE, np.int16), 44100, model, CFG)
 
 
-@pytest.mark.parametrize(("ref", "hyp", "expected"), [
-    ("Ask not what your country can do", "ask NOT, what your country can do!", 0.0),  # case, punctuation
-    ("ask not what your country", "ask not what our country", 1 / 5),  # 1 substitution
-    ("ask not what your country", "ask not what country", 1 / 5),  # 1 deletion
-    ("ask not what your country", "ask not what your own country", 1 / 5),  # 1 insertion
-    ("my fellow americans", "fellow americans all", 2 / 3),  # 1 deletion + 1 insertion
-])
-def test_word_error_rate(ref, hyp, expected):
-    assert word_error_rate(ref, hyp) == pytest.approx(expected)
-
-
-def test_word_error_rate_needs_reference_words():
-    with pytest.raises(ValueError):
-        word_error_rate(" ,. ", "hello")
-
-
-def test_whisperx_backend_checks_its_folders_before_loading(tmp_path, monkeypatch):
+def test_whisperx_backend_checks_its_folders_before_loading(tmp_path, monkeypatch, settings):
     """The whisperx backend (an extra in its own environment; not installed here) names what is missing."""
     import sys
 
     from screenalytics.tasks.models.registry import MissingModelError
+    from screenalytics.tasks.models.transcriber import WhisperX
     from screenalytics.tasks.models.whisperx_backend import TORCHAUDIO_EN, align_source
 
+    def whisperx(align_model: str | None) -> WhisperX:
+        update = {"transcriber": "whisperx", "align_model": align_model}
+        built = Models(settings.models.model_copy(update=update), settings.model_dir).get("transcriber")
+        assert isinstance(built, WhisperX) and built.align_model == align_model
+        return built
+
     speech = load("jfk.flac", "mix")
-    with pytest.raises(MissingModelError, match="align_model"):
-        transcribe(speech, RATE, backend="whisperx")
+    with pytest.raises(MissingModelError, match="models.align_model"):
+        transcribe(speech, RATE, whisperx(None), CFG)
     with pytest.raises(MissingModelError, match="neither"):
-        transcribe(speech, RATE, backend="whisperx", align_model=str(tmp_path))
+        transcribe(speech, RATE, whisperx(str(tmp_path)), CFG)
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text("{}")
     (tmp_path / TORCHAUDIO_EN).write_bytes(b"")
@@ -143,7 +194,7 @@ def test_whisperx_backend_checks_its_folders_before_loading(tmp_path, monkeypatc
     assert align_source(str(tmp_path)) == {"model_dir": str(tmp_path)}
     monkeypatch.setitem(sys.modules, "whisperx", None)  # as on a machine without the extra
     with pytest.raises(MissingModelError, match=r"screenalytics\[whisperx\]"):
-        transcribe(speech, RATE, backend="whisperx", align_model=str(tmp_path))
+        transcribe(speech, RATE, whisperx(str(tmp_path)), CFG)
 
 
 def test_whisperx_aligned_segments_become_words_on_the_timeline():

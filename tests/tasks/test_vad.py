@@ -1,4 +1,5 @@
-"""Voice activity on real recordings with reference speaker turns (AMI meetings, pyannote sample).
+"""Voice activity on real recordings with reference speaker turns (AMI meetings, pyannote sample), and the vad stage
+(`vad_task`) on a composed episode.
 
 Bar: speech-frame F1 >= 0.88 and precision >= 0.95 over all 13 files (10 ms frames, no collar). Measured with the
 default settings: P 0.978, R 0.861, F1 0.916; Silero's stock threshold 0.5 gave F1 0.849 (recall 0.74) because
@@ -10,14 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screenalytics.compose import EpisodeTruth
-from screenalytics.tasks.audio import extract_audio
-from screenalytics.tasks.models.registry import silero_path
-from screenalytics.tasks.models.vad import SileroVad
+from screenalytics.composer import EpisodeTruth
+from screenalytics.flows.refs import prepare
+from screenalytics.tasks.audio import audio_task
+from screenalytics.tasks.audio_windows import detect_speech
+from screenalytics.tasks.configs import AudioConfig, VadConfig
+from screenalytics.tasks.decoding import extract_audio
+from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.rttm import read_rttm
-from screenalytics.tasks.settings import VadConfig
-from screenalytics.tasks.vad import normalize_loudness, speech_segments
-from tests.conftest import SHARED
+from screenalytics.tasks.schemas import SpeechSegments
+from screenalytics.tasks.vad import speech_table, vad_task
+from tests.conftest import GRID, SHARED
 
 FRAME_S = 0.01
 
@@ -30,17 +34,16 @@ def frames(segments, n):
 
 
 @pytest.fixture(scope="module")
-def vad(settings):
-    return SileroVad(model_path=silero_path(settings.model_dir))
+def models(settings):
+    return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
 
 
 def detect(vad, path, cfg=VadConfig()):
     audio = extract_audio(str(path), sample_rate=16000)
-    probs = vad.probabilities(normalize_loudness(audio.samples, cfg.target_rms, cfg.max_gain))
-    return audio, speech_segments(probs, cfg)
+    return audio, detect_speech(audio.samples, cfg, vad)
 
 
-def test_speech_frames_against_reference_turns(vad):
+def test_speech_frames_against_reference_turns(models):
     ami = SHARED / "ami_pyannote_debug"
     turns = pd.concat([read_rttm(ami / "debug.development.rttm"), read_rttm(ami / "debug.train.rttm"),
                        read_rttm(SHARED / "pyannote_sample_2spk" / "sample.rttm")])
@@ -50,7 +53,7 @@ def test_speech_frames_against_reference_turns(vad):
     assert len(items) == 13
     tp = fp = fn = 0
     for wav, turns in items:
-        audio, segments = detect(vad, wav)
+        audio, segments = detect(models.get("vad"), wav)
         n = int(audio.duration_s / FRAME_S) + 1
         hyp, ref = frames(segments, n), frames(turns, n)
         tp, fp, fn = tp + int((hyp & ref).sum()), fp + int((hyp & ~ref).sum()), fn + int((~hyp & ref).sum())
@@ -59,17 +62,34 @@ def test_speech_frames_against_reference_turns(vad):
     assert f1 >= 0.88 and precision >= 0.95
 
 
-def test_silence_has_no_speech(vad):
-    cfg = VadConfig()
-    probs = vad.probabilities(normalize_loudness(np.zeros(16000 * 5, np.int16), cfg.target_rms, cfg.max_gain))
-    assert len(speech_segments(probs, cfg)) == 0
-
-
-def test_composed_episode_speech_lies_where_voices_play(vad, grid_episode):
+def test_composed_episode_speech_lies_where_voices_play(models, grid_episode, settings, tmp_path):
+    """The stage on the composed episode: its speech table (container timeline) against the placed voices."""
     truth = EpisodeTruth.from_json(grid_episode["truth"])
-    audio, segments = detect(vad, grid_episode["episode"])
-    n = int(audio.duration_s / FRAME_S) + 1
+    ctx = prepare.fn(str(grid_episode["episode"]), "grid", settings.model_copy(update={"root": str(tmp_path)}))
+    audio = audio_task.fn(ctx, models, None, cfg=AudioConfig())
+    out = vad_task.fn(ctx, models, None, audio=audio, cfg=VadConfig())
+    speech = out.table("speech")
+    assert (speech["ep_id"] == "grid").all()
+    assert out.info["speech_s"] == pytest.approx(float((speech["end_s"] - speech["start_s"]).sum()))
+    n = int(audio.info["duration_s"] / FRAME_S) + 1
     voiced = frames(zip(truth.voice["start_s"], truth.voice["end_s"]), n)
-    hyp = frames(segments, n)
+    hyp = frames(zip(speech["start_s"], speech["end_s"]), n)
     assert hyp.sum() > 0.5 * voiced.sum(), "most of each GRID sentence is found"
     assert (hyp & voiced).sum() >= 0.95 * hyp.sum(), "speech is found only where a voice plays"
+    assert vad_task.fn(ctx, models, None, audio=audio, cfg=VadConfig()).cached
+    assert not vad_task.fn(ctx, models, None, audio=audio, cfg=VadConfig(threshold=0.5)).cached
+
+
+def test_speech_table_is_on_the_container_timeline():
+    table = speech_table(np.array([[0.5, 1.25], [2.0, 3.0]]), ep_id="e", offset_s=0.008)
+    SpeechSegments.validate(table)
+    assert table["ep_id"].tolist() == ["e", "e"]
+    assert np.allclose(table[["start_s", "end_s"]].to_numpy(), [[0.508, 1.258], [2.008, 3.008]])
+    assert speech_table(np.zeros((0, 2)), ep_id="e", offset_s=1.0).empty
+
+
+def test_stage_needs_16_khz_audio(models, settings, tmp_path):
+    ctx = prepare.fn(str(GRID / "bbaf2n.mpg"), "grid", settings.model_copy(update={"root": str(tmp_path)}))
+    audio = audio_task.fn(ctx, models, None, cfg=AudioConfig(sample_rate=8000))
+    with pytest.raises(ValueError, match="16000"):
+        vad_task.fn(ctx, models, None, audio=audio, cfg=VadConfig())
