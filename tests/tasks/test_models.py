@@ -59,10 +59,11 @@ def test_loader_builds_the_configured_models(models, settings):
     assert isinstance(models.get("face_embedder"), DlibEmbedder)
 
 
-def test_identity_names_the_weights_and_the_code(models):
+def test_identity_names_the_weights_the_code_and_the_device(models, settings):
     detector = models.identity("face_detector")
-    assert set(detector) == {"name", "sha256", "code"}
+    assert set(detector) == {"name", "sha256", "device", "code"}
     assert (detector["name"], detector["sha256"]) == ("scrfd-2.5g-kps", SCRFD.sha256)
+    assert detector["device"] == ("cuda" if providers(settings.models.device)[0].startswith("CUDA") else "cpu")
     assert "screenalytics.tasks.models.detector" in detector["code"]
     assert all(len(d) == 16 for d in detector["code"].values())
     vad = models.identity("vad")
@@ -100,3 +101,11 @@ def test_close_releases_what_was_built(settings, monkeypatch):
     models.close()
     assert closed == ["detector"]
     assert models.get("face_detector") is not first, "after close a model is built again when asked for"
+
+
+def test_embedder_identity_holds_its_weights_hash(models):
+    from screenalytics.tasks.models.registry import dlib_paths, sha256_file
+
+    embedder = models.identity("face_embedder")
+    assert embedder["name"] == "dlib-resnet-v1" and embedder["device"] == "cpu"
+    assert embedder["sha256"] == sha256_file(dlib_paths()["recognition"])
