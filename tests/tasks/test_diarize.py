@@ -53,11 +53,11 @@ def hypothesis(tmp_path_factory):
     return pd.concat(tables, ignore_index=True), out
 
 
-def test_stage_gives_the_command_s_turns_on_the_container_timeline(hypothesis, models, settings, tmp_path):
+def test_stage_gives_the_command_s_turns_on_the_container_timeline(hypothesis, models, settings, tmp_path,
+                                                                   progress_log):
     """The diarize stage after audio and vad on the pyannote sample: the turns of `screenalytics diarize` (its RTTM
     has millisecond precision), one `Voices` row per voice with its seconds of turns, progress over every 5 s chunk
     of the segmentation diarizer, and a second run reuses the stage folder."""
-    from contextlib import contextmanager
 
     from screenalytics.flows.refs import prepare
     from screenalytics.tasks.audio import audio_task
@@ -65,14 +65,7 @@ def test_stage_gives_the_command_s_turns_on_the_container_timeline(hypothesis, m
     from screenalytics.tasks.diarize_local import chunk_starts
     from screenalytics.tasks.vad import vad_task
 
-    bars = []
-
-    @contextmanager
-    def hook(label, total):
-        done = [0]
-        yield lambda n: done.__setitem__(0, done[0] + n)
-        bars.append((label, total, done[0]))
-
+    hook, bars = progress_log, progress_log.log
     ctx = prepare.fn(str(FILES["sample"]), "sample", settings.model_copy(update={"root": str(tmp_path)}))
     audio = audio_task.fn(ctx, models, None, cfg=settings.audio)
     speech = vad_task.fn(ctx, models, None, audio=audio, cfg=settings.vad)

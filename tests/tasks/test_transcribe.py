@@ -117,11 +117,11 @@ def test_silence_gives_an_empty_valid_table(model):
     Words.validate(words)
 
 
-def test_stage_transcribes_the_speech_regions_on_the_container_timeline(loader, model, settings, tmp_path):
+def test_stage_transcribes_the_speech_regions_on_the_container_timeline(loader, model, settings, tmp_path,
+                                                                       progress_log):
     """The transcribe stage after audio and vad on a real file: its words are `transcribe` of the track's speech
     regions (ep_id set), JFK's reference within the corpus bar, progress counted in whole seconds of track, and a
     second run reuses the stage folder."""
-    from contextlib import contextmanager
 
     from screenalytics.flows.refs import prepare
     from screenalytics.tasks.audio import audio_task
@@ -130,14 +130,7 @@ def test_stage_transcribes_the_speech_regions_on_the_container_timeline(loader, 
     from screenalytics.tasks.transcribe import transcribe_task
     from screenalytics.tasks.vad import vad_task
 
-    bars = []
-
-    @contextmanager
-    def hook(label, total):
-        done = [0]
-        yield lambda n: done.__setitem__(0, done[0] + n)
-        bars.append((label, total, done[0]))
-
+    hook, bars = progress_log, progress_log.log
     ctx = prepare.fn(str(CLIPS / "jfk.flac"), "jfk", settings.model_copy(update={"root": str(tmp_path)}))
     audio = audio_task.fn(ctx, loader, None, cfg=AudioConfig())
     speech = vad_task.fn(ctx, loader, None, audio=audio, cfg=VadConfig())

@@ -117,11 +117,10 @@ def test_bad_voicebanks_get_clear_errors(tmp_path, models, ecapa):
         run(tmp_path / "broken")
 
 
-def test_stage_enrols_the_folder_and_is_reused_until_it_changes(tmp_path, settings, models, ecapa):
+def test_stage_enrols_the_folder_and_is_reused_until_it_changes(tmp_path, settings, models, ecapa, progress_log):
     """The voicebank stage on a folder of two GRID speakers: the table `enrol` gives, progress counted per file, the
     stage folder reused for the same files and not once a recording is added."""
     import shutil
-    from contextlib import contextmanager
 
     from screenalytics.flows.refs import folder_ref, prepare
     from screenalytics.tasks.voicebank import enrol, enrolment_files, voicebank_task
@@ -131,14 +130,7 @@ def test_stage_enrols_the_folder_and_is_reused_until_it_changes(tmp_path, settin
     for person, clip in (("first", clips[0]), ("second", clips[1])):
         (tmp_path / "bank" / person).mkdir(parents=True)
         shutil.copy(clip, tmp_path / "bank" / person / clip.name)
-    bars = []
-
-    @contextmanager
-    def hook(label, total):
-        done = [0]
-        yield lambda n: done.__setitem__(0, done[0] + n)
-        bars.append((label, total, done[0]))
-
+    hook, bars = progress_log, progress_log.log
     ctx = prepare.fn(str(clips[0]), "bank", settings.model_copy(update={"root": str(tmp_path / "root")}))
     out = voicebank_task.fn(ctx, models, hook, source=folder_ref(tmp_path / "bank"), piece_s=1.5)
     bank = out.table("voicebank")
