@@ -69,7 +69,7 @@ class SFaceEmbedder:
         if sha != registry.SFACE.sha256:
             raise MissingModelError(f"SFace face embedder at {path} is damaged (sha256 mismatch). "
                                     f"{registry.INSTALL_HINT}")
-        self.id = "sface-2021dec-" + sha[:12]
+        self.id = registry.embedder_identity("sface", None)  # the weights are SFACE's: checked above
         self.batch = max(1, int(batch))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
