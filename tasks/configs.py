@@ -36,9 +36,10 @@ class DetectConfig(StageConfig):
         3.0, gt=0, description="Frames per second sent to the face detector. Higher = finer timing and more "
         "robust tracks, proportionally slower. Ignored when `stride` is set.")
     stride: int | None = Field(None, ge=1, description="Detect on every Nth frame instead of `sample_fps`.")
-    det_thresh: float = Field(
-        0.5, ge=0, le=1, description="SCRFD score threshold. Lower finds more small/dim faces and more "
-        "false positives.")
+    det_thresh: float | None = Field(
+        None, ge=0, le=1, description="Face detector score threshold. Lower finds more small/dim faces and more "
+        "false positives. Unset: the face detector's own (yunet 0.6, scrfd 0.5; the detectors' scores are on "
+        "different scales).")
     min_face_px: float = Field(10.0, ge=0, description="Discard detections shorter than this (pixels).")
     chip_margin: float = Field(0.5, ge=0, description="Context kept around a face chip, as a fraction of size.")
     chip_face_px: int = Field(
@@ -71,15 +72,15 @@ class EmbedConfig(StageConfig):
         5.0, ge=0, description="Quality gate: minimum variance of the Laplacian of the face (blur).")
     split_distance: float | None = Field(
         None, gt=0, description="Appearance gate: a track is split where the mean face embeddings before and after "
-        "a point are further apart than this. Lower splits more eagerly. Unset: the face embedder's own (dlib 0.75, "
-        "arcface 1.3).")
+        "a point are further apart than this. Lower splits more eagerly. Unset: the face embedder's own (sface 0.8, "
+        "dlib 0.75, arcface 1.3).")
 
 
 class ClusterConfig(StageConfig):
     distance: float | None = Field(
         None, gt=0, description="Merge two groups of track segments when their centroids (mean of segment means) "
         "are closer than this. Lower splits people into several identities; higher merges look-alikes. Unset: the "
-        "face embedder's own (dlib 0.5, arcface 1.1).")
+        "face embedder's own (sface 0.85, dlib 0.5, arcface 1.1).")
     neighbors: int = Field(20, ge=1, description="Nearest neighbours (faiss) considered per track segment.")
     cannot_link_cooccurring: bool = Field(
         True, description="Two tracks seen in the same frame are never the same identity.")
@@ -89,10 +90,10 @@ class MatchConfig(StageConfig):
     accept_distance: float | None = Field(
         None, gt=0, description="An identity takes a cast name only if its median face distance to that person is "
         "below this. Lower names fewer people (more `unknown_N`); higher risks naming extras. Unset: the face "
-        "embedder's own (dlib 0.58, arcface 1.15).")
+        "embedder's own (sface 1.07, dlib 0.58, arcface 1.15).")
     min_margin: float | None = Field(
         None, ge=0, description="...and if the second-nearest person is at least this much further away. Unset: "
-        "the face embedder's own (0.05 for both).")
+        "the face embedder's own (sface 0.08, dlib and arcface 0.05).")
     min_vote_share: float = Field(
         0.5, ge=0, le=1, description="...and if this share of its faces vote for that person.")
 
@@ -192,9 +193,12 @@ class ModelsConfig(StageConfig):
         "auto", description="`auto`: CUDA for the ONNX models when onnxruntime-gpu sees a GPU, else CPU.")
     threads: int = Field(2, ge=1, description="Thread budget per model on CPU (onnxruntime intra-op threads, "
                          "CTranslate2 threads, dlib worker processes).")
-    face_embedder: Literal["dlib", "arcface"] = Field(
-        "dlib", description="`dlib` (default, 128-d, public-domain weights) or `arcface` (InsightFace weights, "
-        "non-commercial research only).")
+    face_detector: Literal["yunet", "scrfd"] = Field(
+        "yunet", description="`yunet` (default: YuNet, Apache-2.0 weights shipped with the package) or `scrfd` "
+        "(SCRFD-2.5G-KPS: InsightFace weights, non-commercial research only).")
+    face_embedder: Literal["sface", "dlib", "arcface"] = Field(
+        "sface", description="`sface` (default: SFace, 128-d unit vectors, Apache-2.0 weights), `dlib` (ResNet, "
+        "128-d, public-domain weights; ~5x slower) or `arcface` (InsightFace weights, non-commercial research only).")
     arcface_model: str | None = Field(None, description="Path of an ArcFace ONNX (for face_embedder=arcface).")
     diarizer: Literal["segmentation", "vad", "pyannote"] = Field(
         "segmentation", description="`segmentation` (default: overlap-aware local speakers + speaker embeddings), "
@@ -220,7 +224,12 @@ STAGES: dict[str, type[StageConfig]] = {
     "fusion": FusionConfig, "models": ModelsConfig,
 }
 MODEL_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {  # models.<field> -> model -> "section.field" -> value
+    # chosen on composed episodes with exact truth and the labelled photo sets (docs/models.md, "Choosing the
+    # thresholds"): each sits between the same-person and the different-person distributions measured there
+    "face_detector": {"yunet": {"detect.det_thresh": 0.6}, "scrfd": {"detect.det_thresh": 0.5}},
     "face_embedder": {
+        "sface": {"embed.split_distance": 0.8, "cluster.distance": 0.85, "match.accept_distance": 1.07,
+                  "match.min_margin": 0.08},
         "dlib": {"embed.split_distance": 0.75, "cluster.distance": 0.5, "match.accept_distance": 0.58,
                  "match.min_margin": 0.05},
         "arcface": {"embed.split_distance": 1.3, "cluster.distance": 1.1, "match.accept_distance": 1.15,

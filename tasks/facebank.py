@@ -81,13 +81,27 @@ def build_entries(people: dict[str, Iterable[Path]], detector: Detector, embedde
     return FacebankEntries.validate(pd.DataFrame(rows, columns=list(FacebankEntries.to_schema().columns)))
 
 
+EMBEDDERS = ("sface", "dlib", "arcface")  # models.face_embedder values; an embedder id starts with its name
+
+
 def check_embedder(bank: pd.DataFrame, embedder_id: str, where: str) -> None:
+    """Refuse a facebank whose vectors come from another embedder than the run's: distances between two
+    embedders' vectors mean nothing."""
     found = set(bank["embedder"].unique())
     if found and found != {embedder_id}:
+        def setting(ident: str) -> str:
+            name = ident.split("-")[0]
+            return f"{ident} (models.face_embedder={name})" if name in EMBEDDERS else ident
+
+        built = ", ".join(setting(i) for i in sorted(found))
+        names = sorted({i.split("-")[0] for i in found} & set(EMBEDDERS))
+        other = f"`--set models.face_embedder={names[0]}`" if len(names) == 1 else "`--set models.face_embedder=...`"
         raise ValueError(
-            f"Facebank {where} was built with {', '.join(sorted(found))}, but this run embeds with {embedder_id}. "
-            "Rebuild it (`screenalytics facebank import DIR`) with the same models.face_embedder, or pass the "
-            "folder.")
+            f"Facebank {where} was built with {built}, but this run embeds with {setting(embedder_id)}: vectors "
+            "of different embedders cannot be compared. Rebuild it with the run's models.face_embedder "
+            "(`screenalytics facebank import DIR --bank NEW.parquet` with the same settings, or after removing the "
+            "old file), pass the photo folder instead (it is embedded with the run's embedder), or run with the "
+            f"models.face_embedder it was built with ({other}).")
 
 
 def load_facebank(source: Ref, detector: Detector, embedder: Embedder, cfg: DetectConfig,

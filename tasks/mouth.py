@@ -1,6 +1,7 @@
 """Mouth activity: how much the mouth region changes between consecutive samples of a face track.
 
-Each face chip is warped so that its two mouth-corner landmarks land on fixed points of a small square patch (head
+Each face chip is warped so that its two mouth-corner landmarks (kp3, kp4: both face detectors give the 5 points in
+the ArcFace template order, checked in tests/tasks/test_yunet.py) land on fixed points of a small square patch (head
 motion, zoom and roll cancel), the patch is normalised for brightness and contrast, and the activity of a sample is
 the mean absolute difference from the previous sample of the same track. Talking faces score high, listening faces
 low; fusion compares a face's activity while a voice speaks with its activity otherwise."""

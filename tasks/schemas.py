@@ -67,7 +67,8 @@ class SampledFrames(_Strict):
 
 
 class Detections(_Strict):
-    """One row per detected face on a sampled frame. `kp*` are the 5 SCRFD landmarks in frame pixels."""
+    """One row per detected face on a sampled frame. `kp*` are the detector's 5 landmarks in frame pixels (YuNet
+    and SCRFD alike: image-left eye, other eye, nose tip, image-left mouth corner, other mouth corner)."""
 
     ep_id: Series[str]
     det_id: Series[int] = pa.Field(ge=0, unique=True)

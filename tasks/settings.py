@@ -158,5 +158,18 @@ def load_settings(
     return Settings.model_validate(tree)
 
 
+def stage_yaml(section: str) -> str:
+    """The text of `config/stages/<section>.yaml`: a header, then every field of the section's config as
+    `# description` and `field: default` (the files are generated from `configs`: `.ci/stage_yaml.py --write`)."""
+    cls = STAGES[section]
+    what = "settings" if section == "models" else "stage settings"
+    lines = [f"# {section} {what} (docs/configuration.md). Profiles, SCREENALYTICS_{section.upper()}__<FIELD> and CLI "
+             "flags override these."]
+    for name, field in cls.model_fields.items():
+        lines.append(f"# {field.description}")
+        lines.append(yaml.safe_dump({name: field.default}, default_flow_style=False, width=10_000).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
 def effective_config(settings: Settings) -> dict[str, Any]:
     return settings.model_dump(mode="json")

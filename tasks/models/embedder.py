@@ -1,7 +1,8 @@
 """Face embedders behind one verb: `embed(chips) -> (N, dim)`.
 
 `dlib`: ResNet 128-d aligned by dlib's own 5-point predictor; compare with L2 (same person < ~0.6).
-`arcface`: any ArcFace ONNX (112x112 input, `norm_crop` alignment from SCRFD landmarks), L2-normalised 512-d.
+`arcface`: any ArcFace ONNX (112x112 input, `norm_crop` alignment from the detector's landmarks), L2-normalised 512-d.
+`sface`, the default, is `sface.SFaceEmbedder`, built by the loader.
 """
 from __future__ import annotations
 
@@ -114,4 +115,4 @@ def make_embedder(backend: str, *, arcface_model: str | None, threads: int, prov
         return DlibEmbedder(workers=threads)
     if backend == "arcface":
         return ArcFaceEmbedder(model_path=arcface_model, threads=threads, providers=providers)
-    raise ValueError(f"Unknown embedder backend {backend!r}: use 'dlib' or 'arcface'.")
+    raise ValueError(f"Unknown embedder backend {backend!r}: use 'dlib' or 'arcface' (SFace: models.loader).")

@@ -8,18 +8,24 @@ on first use (thread-safe: the audio and vision branches run at the same time).
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 from screenalytics.tasks import code_identity
-from screenalytics.tasks.configs import ModelsConfig
+from screenalytics.tasks.configs import MODEL_DEFAULTS, ModelsConfig
 from screenalytics.tasks.models import registry
 from screenalytics.tasks.models.registry import PackagedModel
 
 SPEAKER_EMBEDDERS = {"ecapa": (registry.ECAPA, "screenalytics.tasks.models.ecapa"),
                      "resemblyzer": (registry.VOICE_ENCODER, "screenalytics.tasks.models.voice_encoder")}
 SILERO_THREADS = 1  # Silero is a small recurrent net: more threads only add overhead
+NON_COMMERCIAL = {  # opt-in models whose weights may not be used commercially: a warning when they load
+    "scrfd": "SCRFD: InsightFace's detector weights are licensed for non-commercial research only "
+             "(models.face_detector=scrfd); the default, models.face_detector=yunet, is Apache-2.0.",
+}
+log = logging.getLogger(__name__)
 
 
 def folder_sha256(folder: Path) -> str:
@@ -36,10 +42,12 @@ class Models:
 
     ROLES = ("face_detector", "face_embedder", "vad", "segmentation", "speaker_embedder", "pyannote", "transcriber")
 
-    def __init__(self, cfg: ModelsConfig, model_dir: str, *, det_thresh: float = 0.5):
+    def __init__(self, cfg: ModelsConfig, model_dir: str, *, det_thresh: float | None = None):
         self.cfg = cfg
         self.model_dir = str(Path(model_dir).expanduser().resolve())
-        self.det_thresh = det_thresh
+        # unset: the chosen detector's own threshold (its scores are on its own scale), as settings resolve it
+        self.det_thresh = (MODEL_DEFAULTS["face_detector"][cfg.face_detector]["detect.det_thresh"]
+                           if det_thresh is None else det_thresh)
         self._built: dict[str, Any] = {}
         self._ids: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -77,8 +85,14 @@ class Models:
     def _describe(self, role: str) -> tuple[str, str, str]:
         cfg = self.cfg
         if role == "face_detector":
+            if cfg.face_detector == "yunet":
+                registry.yunet_path()  # verified, or MissingModelError with the reinstall hint
+                return registry.YUNET.name, registry.YUNET.sha256, "screenalytics.tasks.models.yunet"
             return registry.SCRFD.name, self._packaged(registry.SCRFD), "screenalytics.tasks.models.detector"
         if role == "face_embedder":
+            if cfg.face_embedder == "sface":
+                return (registry.embedder_identity("sface", None), self._packaged(registry.SFACE),
+                        "screenalytics.tasks.models.sface")
             weights = (registry.sha256_file(registry.arcface_path(cfg.arcface_model)) if cfg.face_embedder == "arcface"
                        else registry.sha256_file(registry.dlib_paths()["recognition"]))
             return (registry.embedder_identity(cfg.face_embedder, cfg.arcface_model), weights,
@@ -119,12 +133,23 @@ class Models:
         return model.sha256
 
     def _build_face_detector(self) -> Any:
+        if self.cfg.face_detector == "yunet":
+            from screenalytics.tasks.models.yunet import YuNetDetector
+
+            return YuNetDetector(model_path=registry.yunet_path(), det_thresh=self.det_thresh,
+                                 threads=self.cfg.threads, providers=self.providers())
         from screenalytics.tasks.models.detector import FaceDetector
 
+        log.warning(NON_COMMERCIAL["scrfd"])
         return FaceDetector(model_path=registry.SCRFD.path(self.model_dir), det_thresh=self.det_thresh,
                             threads=self.cfg.threads, providers=self.providers())
 
     def _build_face_embedder(self) -> Any:
+        if self.cfg.face_embedder == "sface":
+            from screenalytics.tasks.models.sface import SFaceEmbedder
+
+            return SFaceEmbedder(model_path=registry.SFACE.path(self.model_dir), threads=self.cfg.threads,
+                                 providers=self.providers())
         from screenalytics.tasks.models.embedder import make_embedder
 
         return make_embedder(self.cfg.face_embedder, arcface_model=self.cfg.arcface_model, threads=self.cfg.threads,

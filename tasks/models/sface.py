@@ -69,12 +69,14 @@ class SFaceEmbedder:
         if sha != registry.SFACE.sha256:
             raise MissingModelError(f"SFace face embedder at {path} is damaged (sha256 mismatch). "
                                     f"{registry.INSTALL_HINT}")
-        self.id = "sface-2021dec-" + sha[:12]
+        self.id = registry.embedder_identity("sface", None)  # the weights are SFACE's: checked above
         self.batch = max(1, int(batch))
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # the audio branch runs its own models at the same time: idle threads that spin steal its cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = providers or registry.providers()
         self._session = ort.InferenceSession(str(path), options, providers=self.providers)
         self._input = self._session.get_inputs()[0].name

@@ -40,6 +40,8 @@ class YuNetDetector:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        # the audio branch runs its own models at the same time: idle threads that spin steal its cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = providers or registry.providers()
         try:
             self._session = ort.InferenceSession(str(path), options, providers=self.providers)

@@ -1,5 +1,6 @@
-"""Measure the permissive face models (YuNet detector, SFace embedder) against the current ones (SCRFD, dlib) on the
-shared real data, and check them against OpenCV's own implementations. Not a test: it prints tables (Markdown).
+"""Measure the permissive face models (YuNet detector, SFace embedder: the defaults) against the previous defaults
+(SCRFD, dlib) on the shared real data, and check them against OpenCV's own implementations. Not a test: it prints
+tables (Markdown).
 
     SCREENALYTICS_MODEL_DIR=~/.cache/screenalytics/models python tests/extras/face_models_report.py [--quick]
 

@@ -10,7 +10,8 @@ import pytest
 from screenalytics.composer import EpisodeTruth
 from screenalytics.flows.episode import episode
 from screenalytics.tasks import storage
-from screenalytics.tasks.models.registry import SCRFD
+from screenalytics.tasks.configs import MODEL_DEFAULTS
+from screenalytics.tasks.models.registry import SFACE, YUNET
 from tests.conftest import HAMILTON
 
 STAGES = ["probe", "audio", "vad", "diarize", "transcribe", "shots", "detect", "track", "embed", "cluster", "facebank",
@@ -58,15 +59,19 @@ def test_manifest_records_the_run(grid_run):
     root, manifest, truth = grid_run
     assert manifest["input"]["sha256"] == storage.sha256_url(Path(manifest["input"]["url"][7:]).as_uri())
     detector = manifest["models"]["face_detector"]
-    assert detector["name"] == "scrfd-2.5g-kps"
-    assert detector["sha256"] == SCRFD.sha256 and "screenalytics.tasks.models.detector" in detector["code"]
-    assert manifest["models"]["face_embedder"]["name"] == "dlib-resnet-v1"
+    assert detector["name"] == "yunet-n-dynamic"
+    assert detector["sha256"] == YUNET.sha256 and "screenalytics.tasks.models.yunet" in detector["code"]
+    embedder = manifest["models"]["face_embedder"]
+    assert embedder["name"] == f"sface-2021dec-{SFACE.sha256[:12]}" and embedder["sha256"] == SFACE.sha256
     assert set(manifest["stages"]) == set(STAGES)
     assert all(stage["seconds"] >= 0 for stage in manifest["stages"].values())
     assert {"tracks_per_min", "short_track_fraction", "id_switch_rate", "singleton_cluster_fraction",
             "largest_cluster_fraction"} <= set(manifest["metrics"])
-    assert manifest["config"]["models"]["face_embedder"] == "dlib"
-    assert manifest["config"]["cluster"]["distance"] == 0.5, "the dlib threshold, resolved from the face embedder"
+    assert manifest["config"]["models"]["face_detector"] == "yunet"
+    assert manifest["config"]["models"]["face_embedder"] == "sface"
+    sface, yunet = MODEL_DEFAULTS["face_embedder"]["sface"], MODEL_DEFAULTS["face_detector"]["yunet"]
+    assert manifest["config"]["cluster"]["distance"] == sface["cluster.distance"], "resolved from the face embedder"
+    assert manifest["config"]["detect"]["det_thresh"] == yunet["detect.det_thresh"], "resolved from the detector"
     saved = storage.read_json(storage.join(storage.normalize_root(root), "episodes", "grid", "manifest.json"))
     assert saved["ep_id"] == "grid"
 

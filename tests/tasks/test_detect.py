@@ -15,10 +15,12 @@ from screenalytics.tasks.configs import DetectConfig
 from screenalytics.tasks.decoding import Frame, FrameSampler, iter_frames
 from screenalytics.tasks.detect import detect_faces, detect_task, sampling_rate
 from screenalytics.tasks.faces import decode_chip
+from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.probe import probe_video
 from screenalytics.tasks.progress import no_progress
 from screenalytics.tasks.runner import Ref, RunContext, key_parts, stage_key
 from screenalytics.tasks.schemas import EpisodeInfo
+from screenalytics.tasks.settings import load_settings
 from tests.conftest import GRID, SHARED
 
 CLIP = GRID / "bbaf2n.mpg"  # 3 s, 75 frames at 25 fps, 360x288, one speaker facing the camera
@@ -78,9 +80,19 @@ def iou(a, b) -> float:
     return w * h / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h)
 
 
-def test_hand_annotated_faces_are_found_and_nothing_else_at_their_scale(detector, settings):
+@pytest.fixture(scope="module", params=["yunet", "scrfd"])
+def each_detector(request):
+    """The default face detector and the optional one, each with its own score threshold."""
+    chosen = load_settings({"models.face_detector": request.param})
+    models = Models(chosen.models, chosen.model_dir, det_thresh=chosen.detect.det_thresh)
+    yield chosen, models.get("face_detector")
+    models.close()
+
+
+def test_hand_annotated_faces_are_found_and_nothing_else_at_their_scale(each_detector):
     """Every annotated face (37-109 px) is found (IoU >= 0.5, the PASCAL criterion) and every detection at least
     30 px tall is an annotated face (smaller background faces were not annotated)."""
+    settings, detector = each_detector
     annotated = voc_annotations()
     frames = [Frame(i, float(i), cv2.imread(str(VOC / name))) for i, name in enumerate(annotated)]
     cfg = settings.detect.model_copy(update={"min_face_px": 30.0})
@@ -123,7 +135,7 @@ def test_detect_stage_writes_its_folder_and_reuses_it(clip_run, models, detector
     parts = key_parts("detect", detect_task.stage_module, {"ctx": ctx, "info": info, "cfg": cfg},
                       {"face_detector": models.identity("face_detector")})
     assert stage_key(parts) == out.key
-    assert parts["models"]["face_detector"]["name"] == "scrfd-2.5g-kps"
+    assert parts["models"]["face_detector"]["name"] == "yunet-n-dynamic"
 
     again = detect_task.fn(ctx, models, progress_log, info=info, cfg=cfg)
     assert again.cached and again.key == out.key and again.files == out.files

@@ -14,6 +14,8 @@ from screenalytics.tasks.embed import gated_faces, segment_faces, select_faces
 from screenalytics.tasks.errors import MissingModelError
 from screenalytics.tasks.faces import FaceChip
 from screenalytics.tasks.models.embedder import ArcFaceEmbedder, make_embedder
+from screenalytics.tasks.models.loader import Models
+from screenalytics.tasks.settings import load_settings
 from tests.conftest import GRID
 
 
@@ -77,9 +79,20 @@ def test_select_faces_gates_quality_and_spreads_over_time():
     assert chosen["t_s"].max() - chosen["t_s"].min() >= 1.5, "spread over the track, not bunched"
 
 
-def test_a_track_that_switches_person_is_split_at_the_switch(detector, dlib_embedder, settings, progress_log):
+@pytest.fixture(scope="module", params=["yunet+sface", "scrfd+dlib"])
+def face_models(request):
+    """The default detector + embedder, and the previous defaults; settings with each pair's own thresholds."""
+    detector, embedder = request.param.split("+")
+    chosen = load_settings({"models.face_detector": detector, "models.face_embedder": embedder})
+    models = Models(chosen.models, chosen.model_dir, det_thresh=chosen.detect.det_thresh)
+    yield chosen, models.get("face_detector"), models.get("face_embedder")
+    models.close()
+
+
+def test_a_track_that_switches_person_is_split_at_the_switch(face_models, progress_log):
     """Two GRID speakers back to back in one track (a tracker that missed the switch at 3.0 s): the embed stage
     splits it there and every tracked face, embedded or not, lands in its person's segment."""
+    settings, detector, embedder = face_models
     cfg = settings.detect
     parts = []
     for k, clip in enumerate(["bbaf2n.mpg", "swiz3n.mpg"]):
@@ -91,7 +104,7 @@ def test_a_track_that_switches_person_is_split_at_the_switch(detector, dlib_embe
     chips = pd.concat([c for _, c in parts], ignore_index=True)
     tracks = dets[["ep_id", "det_id", "t_s"]].assign(track_id=0, shot_id=0)[["ep_id", "det_id", "track_id",
                                                                              "shot_id", "t_s"]]
-    embedded, segments, tracked = segment_faces(tracks, dets, chips, dlib_embedder, settings.embed, ep_id="g",
+    embedded, segments, tracked = segment_faces(tracks, dets, chips, embedder, settings.embed, ep_id="g",
                                                 progress=progress_log)
     assert progress_log.log[0] == ("face embedding", settings.embed.faces_per_track, settings.embed.faces_per_track)
     assert len(segments) == 2 and segments["track_id"].eq(0).all()

@@ -3,11 +3,18 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from screenalytics.tasks.settings import Settings, load_settings
+from screenalytics.tasks.configs import MODEL_DEFAULTS, STAGES
+from screenalytics.tasks.settings import Settings, config_dir, load_settings, stage_yaml
 
 
 def test_defaults_match_stage_yaml():
     assert load_settings(environ={}) == Settings()
+
+
+@pytest.mark.parametrize("section", sorted(STAGES))
+def test_stage_yaml_is_generated_from_the_configs(section):
+    """Each file is the section's defaults with their descriptions (`.ci/stage_yaml.py --write` regenerates)."""
+    assert (config_dir() / "stages" / f"{section}.yaml").read_text() == stage_yaml(section)
 
 
 def test_precedence_cli_over_env_over_profile_over_stage_yaml():
@@ -42,8 +49,18 @@ def test_mistyped_environment_setting_is_reported(caplog):
     assert "SCREENALYTICS_REPO" not in caplog.text
 
 
+def test_default_face_models_are_the_commercially_usable_ones():
+    s = load_settings(environ={})
+    assert (s.models.face_detector, s.models.face_embedder) == ("yunet", "sface")
+
+
 def test_model_dependent_thresholds_follow_the_chosen_model_unless_set():
-    dlib = load_settings(environ={})
+    default = load_settings(environ={})
+    sface = MODEL_DEFAULTS["face_embedder"]["sface"]
+    assert (default.embed.split_distance, default.cluster.distance, default.match.accept_distance,
+            default.match.min_margin) == (sface["embed.split_distance"], sface["cluster.distance"],
+                                          sface["match.accept_distance"], sface["match.min_margin"])
+    dlib = load_settings({"models.face_embedder": "dlib"}, environ={})
     assert (dlib.embed.split_distance, dlib.cluster.distance, dlib.match.accept_distance, dlib.match.min_margin) == (
         0.75, 0.5, 0.58, 0.05)
     arcface = load_settings({"models.face_embedder": "arcface"}, environ={})
@@ -53,8 +70,13 @@ def test_model_dependent_thresholds_follow_the_chosen_model_unless_set():
     assert explicit.cluster.distance == 0.9, "an explicit setting wins over the model's default"
     assert load_settings({"cluster.distance": 0.9}, environ={}).cluster.distance == 0.9
     assert load_settings(environ={"SCREENALYTICS_MODELS__FACE_EMBEDDER": "arcface"}).cluster.distance == 1.1
+    # the detector's score threshold follows the face detector (their scores are on different scales)
+    assert default.detect.det_thresh == MODEL_DEFAULTS["face_detector"]["yunet"]["detect.det_thresh"]
+    assert load_settings({"models.face_detector": "scrfd"}, environ={}).detect.det_thresh == 0.5
+    assert load_settings({"models.face_detector": "scrfd", "detect.det_thresh": 0.4},
+                         environ={}).detect.det_thresh == 0.4
     # the speaker clustering threshold follows the speaker embedder (low_power picks resemblyzer)
-    assert dlib.diarize.cluster_threshold == 0.8
+    assert default.diarize.cluster_threshold == 0.8
     assert load_settings({"profile": "low_power"}, environ={}).diarize.cluster_threshold == 0.35
     assert load_settings({"models.speaker_embedder": "resemblyzer", "diarize.cluster_threshold": 0.5},
                          environ={}).diarize.cluster_threshold == 0.5

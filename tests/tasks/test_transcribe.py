@@ -19,8 +19,8 @@ from screenalytics.tasks.configs import TranscribeConfig
 from screenalytics.tasks.decoding import extract_audio
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.evaluate import word_error_rate, word_errors
+from screenalytics.tasks.models import registry
 from screenalytics.tasks.models.loader import Models
-from screenalytics.tasks.models.registry import sha256_file
 from screenalytics.tasks.models.transcriber import resolve_whisper_model
 from screenalytics.tasks.schemas import Words
 from screenalytics.tasks.transcribe import transcribe
@@ -62,11 +62,12 @@ def model(loader):
 
 def test_the_loader_builds_the_transcriber_once_from_the_packaged_model(loader, model):
     """One model per run: every `get` after the first returns the same object (the packaged tiny.en by default),
-    and its identity names the backend and the weights' hash, never the folder (a copy elsewhere is the same model)."""
+    and its identity names the backend and its weights (never the folder: keys hold content, not paths)."""
     assert loader.get("transcriber") is model and loader.get("transcriber") is loader.get("transcriber")
     assert model.path == resolve_whisper_model(None)
     identity = loader.identity("transcriber")
-    assert identity["name"] == "faster-whisper" and identity["sha256"] == sha256_file(Path(model.path) / "model.bin")
+    assert identity["name"] == "faster-whisper"
+    assert identity["sha256"] == registry.sha256_file(Path(model.path) / "model.bin")
 
 
 def test_corpus_wer_on_reference_clips(model, record_property):
