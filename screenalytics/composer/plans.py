@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from screenalytics.composer.shots import EPISODE_SOURCE_WINDOW_S, Layer, Shot, Source
 
 GRID_FACE_FRAC = 110 / 288  # face height / frame height in a GRID clip (360x288)
@@ -141,5 +143,58 @@ def narrator_plan(clips: dict[str, Path]) -> list[Shot]:
              _solo(p[3], 230), Shot(1.6, [], voice=Source(p[4][1], 0.5, p[4][0])),
              _solo(p[0], 200, 810, start=0.2, dur=1.8), narrated(2, 0.7), _solo(p[1], 230, 500, start=0.2, dur=1.8),
              _solo(p[2], 250, 700, start=0.2, dur=1.8), _solo(p[3], 200, start=0.2, dur=1.8)]
+    check_source_window(shots)
+    return shots
+
+
+BENCH_MUSIC_DBFS = -32.0  # the bench episode's music bed: ~15 dB under GRID speech (about -17 dBFS RMS)
+BENCH_MIX = (("solo", 0.55), ("two", 0.2), ("group", 0.08), ("grid", 0.05), ("broll", 0.12))
+BENCH_FPS = 25
+
+
+def bench_plan(clips: dict[str, Path], crowd: Path | None = None, duration_s: float = 600.0,
+               seed: int = 0) -> list[Shot]:
+    """Benchmark plan: a standard episode of exactly ``duration_s`` (whole frames at 25 fps), cut from shots of
+    1.2-2.0 s drawn with a fixed seed: ~55% solo talking heads in their own voice (faces 150-270 px at varied
+    positions), ~20% two-shots (185 px, one of the two speaking), ~8% 2x2 groups (125 px), ~5% 3x3 grids
+    (~60 px faces, one voice) and ~12% crowd B-roll (no cast, no voice; solo shots instead when ``crowd`` is
+    None). Everyone is drawn from all clips, so each person recurs all through the episode. Play it with
+    ``BENCH_MUSIC_DBFS`` (a music bed under the speech, as ``build_sample`` does)."""
+    c = _cast(clips, 4)
+    n = len(c)
+    rng = np.random.default_rng(seed)
+    kinds, weights = zip(*BENCH_MIX)
+    total = round(duration_s * BENCH_FPS)
+    shots: list[Shot] = []
+    used = 0
+    while used < total:
+        rem = total - used
+        frames = rem if rem <= 50 else rem // 2 if rem < 80 else int(rng.integers(30, 51))
+        dur = frames / BENCH_FPS
+        used += frames
+        start = round(float(rng.uniform(0.0, EPISODE_SOURCE_WINDOW_S[1] - dur)) * BENCH_FPS) / BENCH_FPS
+        kind = str(rng.choice(kinds, p=np.array(weights) / sum(weights)))
+        if kind == "broll" and crowd is not None:
+            shots.append(Shot(dur, background=Source(Path(crowd), round(float(rng.uniform(0.0, 4.0 - dur)), 2))))
+            continue
+        people = [c[int(i)] for i in rng.permutation(n)]
+        if kind == "two":
+            pair = [head(p, name, start, 185, x, 370) for (name, p), x in zip(people[:2], (320, 960))]
+            speaker = people[int(rng.integers(2))]
+            shots.append(Shot(dur, pair, voice=Source(speaker[1], start, speaker[0])))
+        elif kind == "group":
+            cells = [(320, 180), (960, 180), (320, 540), (960, 540)]
+            layers = [head(p, name, start, 125, *cells[i]) for i, (name, p) in enumerate(people[:4])]
+            shots.append(Shot(dur, layers, voice=Source(people[0][1], start, people[0][0])))
+        elif kind == "grid" and n >= 9:
+            layers = [head(p, name, start, 60, W / 6 * (2 * (i % 3) + 1), H / 6 * (2 * (i // 3) + 1))
+                      for i, (name, p) in enumerate(people[:9])]
+            shots.append(Shot(dur, layers, voice=Source(people[0][1], start, people[0][0])))
+        else:
+            face = float(rng.choice([270, 230, 200, 150]))
+            h = face / GRID_FACE_FRAC  # the layer must stay on the canvas
+            cx = float(rng.uniform(h * GRID_ASPECT / 2 + 1, W - h * GRID_ASPECT / 2 - 1))
+            cy = float(rng.uniform(h / 2 + 1, H - h / 2 - 1))
+            shots.append(_solo(people[0], face, cx, cy, start=start, dur=dur))
     check_source_window(shots)
     return shots

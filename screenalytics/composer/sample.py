@@ -11,15 +11,28 @@ import av
 import cv2
 
 from screenalytics.composer.episode import compose_episode
-from screenalytics.composer.plans import narrator_plan, sample_plan, tv_hard_plan, voices_plan
+from screenalytics.composer.plans import (
+    BENCH_MUSIC_DBFS,
+    bench_plan,
+    narrator_plan,
+    sample_plan,
+    tv_hard_plan,
+    voices_plan,
+)
 from screenalytics.composer.shots import STILL_TIMES_S, Shot
 from screenalytics.composer.speech_truth import speaking_truth
 
 DEFAULT_CLIPS_DIR = Path(__file__).resolve().parents[2] / "samples" / "grid"
 
 
-def plan_for(kind: str, clips: dict[str, Path], crowd: Path | None = None) -> list[Shot]:
-    """The plan of sample ``kind`` from GRID clips (name -> path); ``crowd`` is tv_hard's B-roll."""
+def plan_for(kind: str, clips: dict[str, Path], crowd: Path | None = None,
+             duration_s: float | None = None) -> list[Shot]:
+    """The plan of sample ``kind`` from GRID clips (name -> path); ``crowd`` is tv_hard's and bench's B-roll;
+    ``duration_s`` is the bench episode's length (default 600 s; the other kinds have a fixed length)."""
+    if kind == "bench":
+        return bench_plan(clips, crowd, 600.0 if duration_s is None else duration_s)
+    if duration_s is not None:
+        raise ValueError(f"kind {kind!r} has a fixed length; duration_s is for kind 'bench'")
     if kind == "sample":
         return sample_plan(clips)
     if kind == "tv_hard":
@@ -52,18 +65,20 @@ def extract_stills(video_path: str | Path, out_dir: str | Path,
 
 
 def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
-                 kind: Literal["sample", "tv_hard", "voices", "narrator"] = "sample",
-                 crowd: str | Path | None = None) -> dict[str, Path]:
+                 kind: Literal["sample", "tv_hard", "voices", "narrator", "bench"] = "sample",
+                 crowd: str | Path | None = None, duration_s: float | None = None) -> dict[str, Path]:
     """Compose a sample episode + truth + facebank into ``out_dir``; return their paths.
 
     Writes episode.mp4, truth.json and facebank/<person>/still_*.jpg (stills at STILL_TIMES_S,
-    outside the episode's source window) for every person the plan shows or voices.
+    outside the episode's source window) for every person the plan shows or voices. The ``bench`` kind
+    (``duration_s`` long) plays a music bed under its speech.
     """
     out_dir = Path(out_dir)
     clips = {p.stem: p for p in sorted(Path(clips_dir).glob("*.mpg"))}
-    shots = plan_for(kind, clips, Path(crowd) if crowd else None)
+    shots = plan_for(kind, clips, Path(crowd) if crowd else None, duration_s)
     out_dir.mkdir(parents=True, exist_ok=True)
-    truth = compose_episode(shots, out_dir / "episode.mp4")
+    truth = compose_episode(shots, out_dir / "episode.mp4",
+                            music_dbfs=BENCH_MUSIC_DBFS if kind == "bench" else None)
     truth.speaking = speaking_truth(truth.voice, clips)
     truth_path = truth.to_json(out_dir / "truth.json")
     people = sorted({ly.person for s in shots for ly in s.layers}
