@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from typing import Any
 from screenalytics.bench import scoring
 
 PROFILES = ("low_power", "balanced", "high_accuracy")
+WHO = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
 BASELINES = ("naive", "peer")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -88,6 +90,7 @@ def run_profile(bench: dict[str, Any], profile: str, work: Path, truth: Any, ext
                "flow_wall_s": round(r["flow_wall_s"], 2), "stage_sum_s": round(stage_sum, 2),
                "realtime_x": scoring.ratio(video_s, r["flow_wall_s"]),
                "wall_per_min_s": round(r["flow_wall_s"] * 60 / video_s, 2),
+               "cpu_per_min_s": round(r["cpu_s"] * 60 / video_s, 2),
                "stages": scoring.stage_table(manifest["stages"], stage_units(manifest)),
                "accuracy": scoring.score_visual(truth.visual, visual_spans(root, ep_id), bench["cast"], extras)}
         if label == "full":
@@ -124,6 +127,7 @@ def run_baselines(bench: dict[str, Any], names: list[str], truth: Any, extras: A
 
     from screenalytics.bench import baselines
     from screenalytics.bench.inputs import facebank_parquet
+    from screenalytics.bench.measure import busy_s
     from screenalytics.tasks.settings import load_settings
 
     settings = load_settings({"profile": "balanced"})
@@ -131,6 +135,7 @@ def run_baselines(bench: dict[str, Any], names: list[str], truth: Any, extras: A
     out = {}
     for name in names:
         log(f"{round(video_s)} s: baseline {name}")
+        machine, own = busy_s(), sum(resource.getrusage(w)[0] + resource.getrusage(w)[1] for w in WHO)
         try:
             if name == "naive":
                 r = baselines.naive(bench["episode"], pd.read_parquet(facebank_parquet(bench, settings)), settings)
@@ -142,6 +147,10 @@ def run_baselines(bench: dict[str, Any], names: list[str], truth: Any, extras: A
         except Exception as exc:  # e.g. face_recognition not installed: reported as not measured
             log(f"baseline {name} failed: {exc!r}")
             continue
+        own = sum(resource.getrusage(w)[0] + resource.getrusage(w)[1] for w in WHO) - own
+        r["other_cpu_s"] = round(max(0.0, busy_s() - machine - own), 1)
+        if r["other_cpu_s"] > 0.1 * r["seconds"]:
+            log(f"warning: other processes used {r['other_cpu_s']} CPU s during this {r['seconds']} s baseline")
         spans = scoring.sample_spans(r.pop("samples"), r["period_s"], video_s, r.pop("frame_times"))
         out[name] = {**r, "realtime_x": scoring.ratio(video_s, r["seconds"]),
                      "accuracy": scoring.score_visual(truth.visual, spans, bench["cast"], extras)}

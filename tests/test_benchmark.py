@@ -24,16 +24,18 @@ def spans(*rows: tuple[str, float, float]) -> pd.DataFrame:
 def test_score_visual_errors_misnaming_and_extras() -> None:
     truth = spans(("a", 0.0, 10.0), ("b", 5.0, 8.0))
     measured = spans(("a", 0.0, 9.0), ("a", 12.0, 13.0),  # 1 s missed, 1 s named while a is not on screen
-                     ("b", 5.0, 8.0),
+                     ("b", 5.0, 8.0), ("b", 13.2, 13.6),  # b named over an extra in the B-roll
                      ("unknown_1", 0.0, 20.0))  # not cast: ignored
     extras = pd.DataFrame({"start_s": [12.5], "end_s": [14.0]})
     got = scoring.score_visual(truth, measured, ["a", "b", "c"], extras)
     assert got["people"]["a"] == {"truth_s": 10.0, "measured_s": 10.0, "error_s": 0.0, "misnamed_s": 1.0,
                                   "found_s": 9.0}
-    assert got["people"]["b"]["error_s"] == 0.0 and "c" not in got["people"] and "unknown_1" not in got["people"]
-    assert got["max_abs_error_s"] == 0.0 and got["recall"] == pytest.approx(12 / 13, abs=1e-4)
-    assert got["misnamed_s"] == 1.0
-    assert got["extras_named_s"] == 0.5 and got["extras_named"] == 1
+    assert got["people"]["b"]["error_s"] == pytest.approx(0.4) and "c" not in got["people"]
+    assert "unknown_1" not in got["people"]
+    assert got["max_abs_error_s"] == pytest.approx(0.4) and got["recall"] == pytest.approx(12 / 13, abs=1e-4)
+    assert got["misnamed_s"] == pytest.approx(1.4)
+    # a's span from 12 s runs on into the B-roll (a sample's reach past the cut): not an extra named; b's starts there
+    assert got["extras_named"] == 1 and got["extras_named_s"] == pytest.approx(0.4)
 
 
 def test_score_visual_counts_a_person_never_on_screen_as_misnamed() -> None:
@@ -112,7 +114,8 @@ def test_stage_table_shares_and_throughput() -> None:
 def results() -> dict:
     def run(wall: float, rss: float, video_s: float) -> dict:
         return {"flow_wall_s": wall, "stage_sum_s": 2 * wall, "cpu_s": 1.9 * wall, "realtime_x": video_s / wall,
-                "wall_per_min_s": 60 * wall / video_s, "peak_rss_mb": rss, "peak_pss_mb": rss - 100,
+                "wall_per_min_s": 60 * wall / video_s, "cpu_per_min_s": 114 * wall / video_s,
+                "peak_rss_mb": rss, "peak_pss_mb": rss - 100,
                 "peak_rss_with_server_mb": rss + 200, "peak_breakdown": [["screenalytics.bench.child", rss]],
                 "stages": scoring.stage_table(manifest()["stages"], stage_units(manifest())),
                 "accuracy": scoring.score_visual(spans(("a", 0, 1)), spans(("a", 0, 1)), ["a"]),
@@ -147,6 +150,7 @@ def test_headline_keys_and_targets() -> None:
     assert scoring.check_targets({"over_floor": 0.25})["over_floor"]["met"] is True
     short, long = (r["inputs"][k]["profiles"]["balanced"] for k in ("2 min", "10 min"))
     assert scoring.flatness(short, long) == {"per_minute_ratio": pytest.approx(0.909, abs=1e-3),
+                                             "cpu_per_minute_ratio": pytest.approx(0.909, abs=1e-3),
                                              "peak_rss_ratio": pytest.approx(1.034, abs=1e-3)}
 
 

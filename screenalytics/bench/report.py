@@ -77,8 +77,9 @@ def markdown(results: dict[str, Any]) -> str:
                          f"{_f(r['peak_rss_with_server_mb'], 0)} |")
     if results.get("flat"):
         f = results["flat"]
-        lines += ["", f"Flat with length ({f['profile']}, {f['long']} over {f['short']}): wall clock per minute "
-                  f"x{_f(f['per_minute_ratio'])}, peak RSS x{_f(f['peak_rss_ratio'])}."]
+        lines += ["", f"Flat with length ({f['profile']}, {f['long']} over {f['short']}; 1.00 = flat): wall clock per "
+                  f"minute of video x{_f(f['per_minute_ratio'])}, CPU seconds per minute "
+                  f"x{_f(f.get('cpu_per_minute_ratio'))}, peak RSS x{_f(f['peak_rss_ratio'])}."]
     main = results["inputs"][h["input"]]
     run = main["profiles"][h["profile"]]
     if run.get("peak_breakdown"):
@@ -103,7 +104,8 @@ def markdown(results: dict[str, Any]) -> str:
                                    b["accuracy"]))
     lines += ["", "Errors are per person (measured - true visual seconds; the pipeline's named people only, "
               "`unknown_N` ignored); recall = true seconds found; misnamed = named while that person is not on "
-              "screen; extras named = inside crowd B-roll, where only extras are on screen."]
+              "screen; extras named = named spans starting inside crowd B-roll, where only extras are on screen (their "
+              "seconds there, and their number)."]
     fl = run.get("floor")
     if fl:
         lines += ["", f"### Floor ({h['profile']}, {h['input']})", "", "| model | unit cost | work | floor s |",

@@ -60,8 +60,9 @@ def score_visual(truth: pd.DataFrame, measured: pd.DataFrame, cast: Iterable[str
     are ignored) against the truth (same columns). Per person: truth, measured, error (measured - truth) and
     misnamed seconds (named while that person is not on screen). Totals: the largest and mean absolute error, the
     total absolute error as % of true screen time, recall (true seconds found) and naming errors: `misnamed_s`, and
-    `extras_named_s`, the part of it inside `extras` (spans where only extras are on screen, e.g. crowd B-roll),
-    with `extras_named` the number of named spans reaching into them."""
+    `extras_named`, the named spans that start inside `extras` (spans where only extras are on screen, e.g. crowd
+    B-roll: a span starting there began by naming an extra; one running on into it from the shot before is the
+    sampling's reach past a cut), with `extras_named_s` their seconds inside the extras."""
     cast = sorted(set(cast))
     named = measured[measured["person"].isin(cast)]
     extras = extras if extras is not None else pd.DataFrame(columns=["start_s", "end_s"])
@@ -74,14 +75,17 @@ def score_visual(truth: pd.DataFrame, measured: pd.DataFrame, cast: Iterable[str
                           "found_s": round(hit_s, 3)}
     errors = np.array([abs(p["error_s"]) for p in people.values()]) if people else np.zeros(1)
     total_true = sum(p["truth_s"] for p in people.values())
-    extras_named = sum(1 for row in named.itertuples() if overlap_s(pd.DataFrame(
-        {"start_s": [row.start_s], "end_s": [row.end_s]}), extras) > 0)
+    starts = named["start_s"].to_numpy(float)
+    inside = np.zeros(len(named), bool)
+    for a, b in extras[["start_s", "end_s"]].to_numpy(float):
+        inside |= (starts >= a - 1e-6) & (starts < b)
+    extras_named = int(inside.sum())
     return {"people": people, "max_abs_error_s": round(float(errors.max()), 3),
             "mean_abs_error_s": round(float(errors.mean()), 3),
             "abs_error_pct": round(100 * float(errors.sum()) / total_true, 2) if total_true else 0.0,
             "recall": round(sum(p["found_s"] for p in people.values()) / total_true, 4) if total_true else 1.0,
             "misnamed_s": round(sum(p["misnamed_s"] for p in people.values()), 3),
-            "extras_named_s": round(overlap_s(named, extras), 3), "extras_named": extras_named}
+            "extras_named_s": round(overlap_s(named[inside], extras), 3), "extras_named": extras_named}
 
 
 def floor_seconds(unit_s: Mapping[str, float], work: Mapping[str, float]) -> dict[str, Any]:
@@ -127,6 +131,7 @@ def check_targets(figures: Mapping[str, float | None]) -> dict[str, dict[str, An
 
 
 def flatness(short: Mapping[str, Any], long: Mapping[str, Any]) -> dict[str, float | None]:
-    """Long input over short input, for seconds of wall-clock per minute of video and peak RSS (1.0 = flat)."""
+    """Long input over short input, for wall-clock and CPU seconds per minute of video and peak RSS (1.0 = flat)."""
     return {"per_minute_ratio": ratio(long.get("wall_per_min_s"), short.get("wall_per_min_s")),
+            "cpu_per_minute_ratio": ratio(long.get("cpu_per_min_s"), short.get("cpu_per_min_s")),
             "peak_rss_ratio": ratio(long.get("peak_rss_mb"), short.get("peak_rss_mb"))}
