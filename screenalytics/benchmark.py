@@ -83,6 +83,7 @@ def run_profile(bench: dict[str, Any], profile: str, work: Path, truth: Any, ext
                        "root": str(root)}, logs / f"{root.name}.log")
         manifest = r.pop("manifest")
         stage_sum = sum(float(s["seconds"]) for s in manifest["stages"].values())
+        spans, period = visual_spans(root, ep_id), 1.0 / float(manifest["stages"]["detect"]["info"]["sample_fps"])
         if r["other_cpu_s"] > 0.1 * r["process_wall_s"]:
             log(f"warning: other processes used {r['other_cpu_s']} CPU s during this {r['process_wall_s']} s run")
         row = {**{k: r[k] for k in ("process_wall_s", "cpu_s", "other_cpu_s", "peak_rss_mb", "peak_rss_with_server_mb",
@@ -92,7 +93,8 @@ def run_profile(bench: dict[str, Any], profile: str, work: Path, truth: Any, ext
                "wall_per_min_s": round(r["flow_wall_s"] * 60 / video_s, 2),
                "cpu_per_min_s": round(r["cpu_s"] * 60 / video_s, 2),
                "stages": scoring.stage_table(manifest["stages"], stage_units(manifest)),
-               "accuracy": scoring.score_visual(truth.visual, visual_spans(root, ep_id), bench["cast"], extras)}
+               "accuracy": scoring.score_visual(truth.visual, spans, bench["cast"], extras, period),
+               "spans": scoring.span_rows(spans)}
         if label == "full":
             out |= row
             out["vision_stage_sum_s"] = round(sum(float(manifest["stages"][s]["seconds"])
@@ -153,7 +155,8 @@ def run_baselines(bench: dict[str, Any], names: list[str], truth: Any, extras: A
             log(f"warning: other processes used {r['other_cpu_s']} CPU s during this {r['seconds']} s baseline")
         spans = scoring.sample_spans(r.pop("samples"), r["period_s"], video_s, r.pop("frame_times"))
         out[name] = {**r, "realtime_x": scoring.ratio(video_s, r["seconds"]),
-                     "accuracy": scoring.score_visual(truth.visual, spans, bench["cast"], extras)}
+                     "accuracy": scoring.score_visual(truth.visual, spans, bench["cast"], extras, r["period_s"]),
+                     "spans": scoring.span_rows(spans)}
     return out
 
 

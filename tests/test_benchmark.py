@@ -29,7 +29,7 @@ def test_score_visual_errors_misnaming_and_extras() -> None:
     extras = pd.DataFrame({"start_s": [12.5], "end_s": [14.0]})
     got = scoring.score_visual(truth, measured, ["a", "b", "c"], extras)
     assert got["people"]["a"] == {"truth_s": 10.0, "measured_s": 10.0, "error_s": 0.0, "misnamed_s": 1.0,
-                                  "found_s": 9.0}
+                                  "found_s": 9.0, "overreach_s": 0.0}
     assert got["people"]["b"]["error_s"] == pytest.approx(0.4) and "c" not in got["people"]
     assert "unknown_1" not in got["people"]
     assert got["max_abs_error_s"] == pytest.approx(0.4) and got["recall"] == pytest.approx(12 / 13, abs=1e-4)
@@ -38,10 +38,20 @@ def test_score_visual_errors_misnaming_and_extras() -> None:
     assert got["extras_named"] == 1 and got["extras_named_s"] == pytest.approx(0.4)
 
 
+def test_named_just_past_a_cut_is_overreach_not_a_wrong_name() -> None:
+    truth = spans(("a", 0.0, 2.0), ("a", 5.0, 6.0))
+    measured = spans(("a", 0.0, 2.3), ("a", 4.9, 6.0), ("a", 3.0, 3.5))  # 0.3 + 0.1 s past the cuts, 0.5 s wrong
+    got = scoring.score_visual(truth, measured, ["a"], tolerance_s=1 / 3)
+    assert got["people"]["a"]["overreach_s"] == pytest.approx(0.4) and got["misnamed_s"] == pytest.approx(0.5)
+    assert got["tolerance_s"] == pytest.approx(1 / 3) and got["people"]["a"]["error_s"] == pytest.approx(0.9)
+    strict = scoring.score_visual(truth, measured, ["a"])
+    assert strict["misnamed_s"] == pytest.approx(0.9) and strict["overreach_s"] == 0.0
+
+
 def test_score_visual_counts_a_person_never_on_screen_as_misnamed() -> None:
     got = scoring.score_visual(spans(("a", 0.0, 4.0)), spans(("a", 0.0, 3.0), ("b", 1.0, 2.0)), ["a", "b"])
     assert got["people"]["b"] == {"truth_s": 0.0, "measured_s": 1.0, "error_s": 1.0, "misnamed_s": 1.0,
-                                  "found_s": 0.0}
+                                  "found_s": 0.0, "overreach_s": 0.0}
     assert got["max_abs_error_s"] == 1.0 and got["mean_abs_error_s"] == 1.0
     assert got["abs_error_pct"] == 50.0 and got["extras_named"] == 0
 

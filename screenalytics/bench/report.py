@@ -34,7 +34,8 @@ def _f(value: Any, digits: int = 2, suffix: str = "") -> str:
 def _accuracy_row(label: str, seconds: Any, rt: Any, frames: Any, faces: Any, acc: dict[str, Any]) -> str:
     return (f"| {label} | {_f(seconds, 1)} | {_f(rt)} | {_f(frames, 0)} | {_f(faces, 0)} | "
             f"{_f(acc.get('max_abs_error_s'))} | {_f(acc.get('abs_error_pct'), 1)} | {_f(acc.get('recall'), 3)} | "
-            f"{_f(acc.get('misnamed_s'), 1)} | {_f(acc.get('extras_named_s'), 1)} ({acc.get('extras_named', '-')}) |")
+            f"{_f(acc.get('misnamed_s'), 1)} | {_f(acc.get('overreach_s'), 1)} | "
+            f"{_f(acc.get('extras_named_s'), 1)} ({acc.get('extras_named', '-')}) |")
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -92,7 +93,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"| {stage} | {_f(row['seconds'])} | {_f(100 * row['share'], 1)}% | {speed} |")
     lines += ["", f"### Accuracy at that speed ({h['input']}, visual seconds against `truth.json`)", "",
               "| method | seconds | x real time | frames | faces | max abs error s | abs error % | recall | "
-              "misnamed s | extras named s (spans) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "misnamed s | overreach s | extras named s (spans) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     v = run.get("visual", {})
     lines.append(_accuracy_row(f"pipeline, {h['profile']} (vision-only run)", v.get("flow_wall_s"),
                                v.get("realtime_x"), run["stages"].get("detect", {}).get("count"),
@@ -104,7 +106,9 @@ def markdown(results: dict[str, Any]) -> str:
                                    b["accuracy"]))
     lines += ["", "Errors are per person (measured - true visual seconds; the pipeline's named people only, "
               "`unknown_N` ignored); recall = true seconds found; misnamed = named while that person is not on "
-              "screen; extras named = named spans starting inside crowd B-roll, where only extras are on screen (their "
+              "screen, nor within one sampling period of it (a wrong name); overreach = named within one sampling "
+              "period around their time on screen (a sample's reach past a cut: timing, not naming); extras named = "
+              "named spans starting inside crowd B-roll, where only extras are on screen (their "
               "seconds there, and their number)."]
     fl = run.get("floor")
     if fl:

@@ -23,6 +23,11 @@ AUDIO_STAGES = ("audio", "vad", "diarize", "transcribe", "voicebank")
 SPANS = ["person", "start_s", "end_s"]
 
 
+def span_rows(spans: pd.DataFrame) -> list[list]:
+    """Named spans as [person, start_s, end_s] rows (kept in the JSON, so a run can be scored again)."""
+    return [[str(p), round(float(a), 3), round(float(b), 3)] for p, a, b in spans[SPANS].itertuples(index=False)]
+
+
 def seconds(spans: pd.DataFrame) -> float:
     """Length of the union of spans (start_s/end_s)."""
     if spans.empty:
@@ -55,11 +60,13 @@ def sample_spans(samples: pd.DataFrame, period_s: float, duration_s: float,
 
 
 def score_visual(truth: pd.DataFrame, measured: pd.DataFrame, cast: Iterable[str],
-                 extras: pd.DataFrame | None = None) -> dict[str, Any]:
+                 extras: pd.DataFrame | None = None, tolerance_s: float = 0.0) -> dict[str, Any]:
     """Visual accuracy of named spans (`measured`: person, start_s, end_s; people outside `cast`, such as unknown_N,
-    are ignored) against the truth (same columns). Per person: truth, measured, error (measured - truth) and
-    misnamed seconds (named while that person is not on screen). Totals: the largest and mean absolute error, the
-    total absolute error as % of true screen time, recall (true seconds found) and naming errors: `misnamed_s`, and
+    are ignored) against the truth (same columns). Per person: truth, measured, error (measured - truth), found
+    (true seconds measured), misnamed seconds (named while that person is not on screen, nor within `tolerance_s`
+    of it: a wrong name) and overreach seconds (named within `tolerance_s` around their time on screen: a sample's
+    reach past a cut, pass the sampling period). Totals: the largest and mean absolute error, the total absolute
+    error as % of true screen time, recall (true seconds found) and naming errors: `misnamed_s`, and
     `extras_named`, the named spans that start inside `extras` (spans where only extras are on screen, e.g. crowd
     B-roll: a span starting there began by naming an extra; one running on into it from the shot before is the
     sampling's reach past a cut), with `extras_named_s` their seconds inside the extras."""
@@ -70,9 +77,10 @@ def score_visual(truth: pd.DataFrame, measured: pd.DataFrame, cast: Iterable[str
     for person in sorted(set(truth["person"]) | set(named["person"])):
         t, m = truth[truth["person"] == person], named[named["person"] == person]
         true_s, got_s, hit_s = seconds(t), seconds(m), overlap_s(t, m)
+        near_s = overlap_s(t.assign(start_s=t["start_s"] - tolerance_s, end_s=t["end_s"] + tolerance_s), m)
         people[person] = {"truth_s": round(true_s, 3), "measured_s": round(got_s, 3),
-                          "error_s": round(got_s - true_s, 3), "misnamed_s": round(got_s - hit_s, 3),
-                          "found_s": round(hit_s, 3)}
+                          "error_s": round(got_s - true_s, 3), "found_s": round(hit_s, 3),
+                          "misnamed_s": round(got_s - near_s, 3), "overreach_s": round(near_s - hit_s, 3)}
     errors = np.array([abs(p["error_s"]) for p in people.values()]) if people else np.zeros(1)
     total_true = sum(p["truth_s"] for p in people.values())
     starts = named["start_s"].to_numpy(float)
@@ -85,6 +93,7 @@ def score_visual(truth: pd.DataFrame, measured: pd.DataFrame, cast: Iterable[str
             "abs_error_pct": round(100 * float(errors.sum()) / total_true, 2) if total_true else 0.0,
             "recall": round(sum(p["found_s"] for p in people.values()) / total_true, 4) if total_true else 1.0,
             "misnamed_s": round(sum(p["misnamed_s"] for p in people.values()), 3),
+            "overreach_s": round(sum(p["overreach_s"] for p in people.values()), 3), "tolerance_s": tolerance_s,
             "extras_named_s": round(overlap_s(named[inside], extras), 3), "extras_named": extras_named}
 
 
