@@ -5,6 +5,8 @@ nearest-neighbour search and a cannot-link rule: two segments seen in the same f
 """
 from __future__ import annotations
 
+import heapq
+
 import faiss
 import numpy as np
 from pandera.typing import DataFrame
@@ -18,7 +20,11 @@ from screenalytics.tasks.vectors import stack
 
 def group_segments(means: np.ndarray, cannot: set[tuple[int, int]], *, threshold: float,
                    neighbors: int) -> np.ndarray:
-    """Cluster label per row of `means` (centroid linkage; pairs from faiss kNN; cannot-link respected)."""
+    """Cluster label per row of `means` (centroid linkage; pairs from faiss kNN; cannot-link respected).
+
+    Each step merges the closest pair of clusters (centroid distance below `threshold`) joined by a candidate pair
+    and free of cannot-links; distances wait in a heap, and entries left stale by a merge are skipped when popped,
+    so an episode's thousands of segments take O(pairs log pairs)."""
     n = len(means)
     if n == 0:
         return np.zeros(0, np.int64)
@@ -26,24 +32,40 @@ def group_segments(means: np.ndarray, cannot: set[tuple[int, int]], *, threshold
     index = faiss.IndexFlatL2(data.shape[1])
     index.add(data)
     _, nn = index.search(data, min(n, neighbors + 1))
-    candidates = {(min(i, int(j)), max(i, int(j))) for i in range(n) for j in nn[i] if j >= 0 and j != i}
-    members = {i: {i} for i in range(n)}
+    near: list[set[int]] = [set() for _ in range(n)]
+    for i, row in enumerate(nn):
+        for j in row[(row >= 0) & (row != i)].tolist():
+            near[i].add(j)
+            near[j].add(i)
+    apart: list[set[int]] = [set() for _ in range(n)]
+    for a, b in cannot:
+        apart[a].add(b)
+        apart[b].add(a)
+    sums, size, version = data.astype(np.float64), np.ones(n), np.zeros(n, np.int64)
     label = np.arange(n)
-    sums = data.astype(np.float64).copy()
-    while True:
-        best, pair = threshold, None
-        for a, b in {(min(label[i], label[j]), max(label[i], label[j])) for i, j in candidates}:
-            if a == b:
-                continue
-            dist = float(np.linalg.norm(sums[a] / len(members[a]) - sums[b] / len(members[b])))
-            if dist < best and not any((min(x, y), max(x, y)) in cannot for x in members[a] for y in members[b]):
-                best, pair = dist, (a, b)
-        if pair is None:
-            break
-        a, b = pair
-        members[a] |= members.pop(b)
+
+    def distance(a: int, b: int) -> float:
+        return float(np.linalg.norm(sums[a] / size[a] - sums[b] / size[b]))
+
+    heap = [(d, a, b, 0, 0) for a in range(n) for b in near[a] if a < b and (d := distance(a, b)) < threshold]
+    heapq.heapify(heap)
+    while heap:
+        _, a, b, va, vb = heapq.heappop(heap)
+        if label[a] != a or label[b] != b or version[a] != va or version[b] != vb or b in apart[a]:
+            continue  # merged away, moved since queued, or now kept apart (cannot-links only grow)
+        label[label == b] = a
         sums[a] += sums[b]
-        label[list(members[a])] = a
+        size[a] += size[b]
+        version[a] += 1
+        for mine, theirs in ((near, near[b]), (apart, apart[b])):
+            for c in theirs - {a}:
+                mine[c].discard(b)
+                mine[c].add(a)
+            mine[a] |= theirs - {a}
+            mine[a].discard(b)
+        for c in near[a]:
+            if (d := distance(a, c)) < threshold:
+                heapq.heappush(heap, (d, min(a, c), max(a, c), version[min(a, c)], version[max(a, c)]))
     return label
 
 
