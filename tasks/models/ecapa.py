@@ -23,6 +23,7 @@ RES2NET_SCALE = 8
 EMBEDDING_DIM = 192
 MIN_SAMPLES = SAMPLE_RATE // 2  # shorter clips are zero-padded to 0.5 s
 BATCH = 16
+CROP = 0.1  # a clip loses at most this share of its length to share a batch
 
 
 def _to_mel(hz: np.ndarray) -> np.ndarray:
@@ -145,14 +146,25 @@ class EcapaEncoder(CheckpointNet):
     def embed(self, wavs: list[np.ndarray]) -> np.ndarray:
         """One unit vector per waveform [len(wavs), 192]; clips shorter than 0.5 s are zero-padded to 0.5 s.
 
-        Clips of equal length are batched together (features are normalised per clip, the graph has no masking)."""
+        The graph has no masking, so a batch holds clips of one length: clips within `CROP` of each other's length
+        share a batch, each centre-cropped to the batch's shortest (batching halves the cost per second of audio)."""
         out = np.zeros((len(wavs), EMBEDDING_DIM), np.float32)
-        groups: dict[int, list[int]] = {}
         padded = [np.pad(w, (0, max(0, MIN_SAMPLES - len(w)))) for w in wavs]
-        for index, wav in enumerate(padded):
-            groups.setdefault(len(wav), []).append(index)
-        for indices in groups.values():
-            for start in range(0, len(indices), BATCH):
-                chunk = indices[start : start + BATCH]
-                out[chunk] = self.features(np.stack([fbank(padded[i]) for i in chunk]))
+        for batch in length_batches([len(w) for w in padded], BATCH, CROP):
+            size = min(len(padded[i]) for i in batch)
+            crops = [padded[i][(len(padded[i]) - size) // 2:][:size] for i in batch]
+            out[batch] = self.features(np.stack([fbank(c) for c in crops]))
         return normalize(out)
+
+
+def length_batches(lengths: list[int], batch: int, crop: float) -> list[list[int]]:
+    """Indices grouped longest first into batches of at most `batch`, the shortest in each at least (1 - `crop`) of
+    the longest."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and len(groups[-1]) < batch and lengths[i] >= (1 - crop) * lengths[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups

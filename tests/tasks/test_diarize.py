@@ -338,3 +338,22 @@ def test_two_voices_at_once_are_both_heard(settings, models, together_at):
     shared = np.array([[shared_s(mine, spans) for spans in truth] for mine in heard])
     for voice, _ in zip(*linear_sum_assignment(-shared)):
         assert shared_s(heard[voice], both) >= 0.8 * shared_s(both, both), (voice, shared_s(heard[voice], both))
+
+
+def test_speaker_clips_of_near_lengths_share_a_batch(settings):
+    """Clips within 10% of each other's length are batched (cropped to the shortest); the shortest gets the vector
+    it gets alone, the cropped ones stay near theirs (cosine measured 0.93-0.95 for 3-9% cropped from 1.5 s clips;
+    clips of two people are ~0.3 apart: test_ecapa_embedder_separates_similar_voices_better)."""
+    from screenalytics.tasks.models.ecapa import length_batches
+
+    assert length_batches([100, 95, 50, 91, 89, 48], 16, 0.1) == [[0, 1, 3], [4], [2, 5]]
+    assert length_batches([10] * 5, 2, 0.1) == [[0, 1], [2, 3], [4]]
+    from screenalytics.tasks.decoding import load_wav
+
+    encoder = speaker_embedder(settings, "ecapa")
+    wav, _ = load_wav(FILES["sample"], 16000)
+    clips = [wav[16000 * k : 16000 * k + 24000 + 800 * k] for k in range(4)]  # 1.5 to 1.65 s
+    together = encoder.embed(clips)
+    alone = np.concatenate([encoder.embed([c]) for c in clips])
+    assert np.allclose(together[0], alone[0], atol=1e-4)  # the shortest is not cropped
+    assert (np.sum(together * alone, axis=1) > 0.9).all()
