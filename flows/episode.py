@@ -3,9 +3,9 @@
     probe -> audio -> vad -> diarize ------------------------------------------------\\
                          \\-> transcribe --------------------------------------------- fusion -> publish
                 (voicebank) --------------------------------------------------------/
-    probe -> shots ---------\\                                                      /
-    probe -> detect -> track -> embed -> cluster -> match (+ facebank) -> screentime
-                       \\-> mouth ----------------------------------------------------/
+    probe -> scan: shots ---\\                                                      /
+           (one decode) detect -> track -> embed -> cluster -> match (+ facebank) -> screentime
+                                \\-> mouth -------------------------------------------/
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from screenalytics.flows.publish import post_artifacts, publish
 from screenalytics.flows.refs import facebank_ref, prepare, voicebank_ref
 from screenalytics.tasks.audio import audio_task
 from screenalytics.tasks.cluster import cluster_task
-from screenalytics.tasks.detect import detect_task, sampling_rate
+from screenalytics.tasks.detect import sampling_rate
 from screenalytics.tasks.diarize import diarize_task
 from screenalytics.tasks.embed import embed_task
 from screenalytics.tasks.facebank import facebank_task
@@ -27,10 +27,10 @@ from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.mouth import mouth_task
 from screenalytics.tasks.probe import probe_task
 from screenalytics.tasks.progress import ProgressHook
+from screenalytics.tasks.scan import scan_task
 from screenalytics.tasks.schemas import EpisodeInfo
 from screenalytics.tasks.screentime import screentime_task
 from screenalytics.tasks.settings import load_settings
-from screenalytics.tasks.shots import shots_task
 from screenalytics.tasks.track import track_task
 from screenalytics.tasks.transcribe import transcribe_task
 from screenalytics.tasks.vad import vad_task
@@ -65,13 +65,13 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
                   if audio and s.transcribe.enabled else None)
     heard = voicebank_task.submit(**run, source=heard_ref, piece_s=s.diarize.piece_s) if audio and heard_ref else None
 
-    shots = shots_task.submit(**run, info=info, cfg=s.shots)
-    detect = detect_task.submit(**run, info=info, cfg=s.detect)
+    known = facebank_task.submit(**run, source=bank, cfg=s.detect) if bank else None
+    scanned = scan_task.submit(**run, info=info, shots_cfg=s.shots, detect_cfg=s.detect).result()
+    shots, detect = scanned["shots"], scanned["detect"]
     track = track_task.submit(**run, detect=detect, shots=shots, cfg=s.track, sample_fps=sampling_rate(s.detect,
                                                                                                        info.fps))
     embed = embed_task.submit(**run, track=track, detect=detect, cfg=s.embed)
     cluster = cluster_task.submit(**run, embed=embed, cfg=s.cluster)
-    known = facebank_task.submit(**run, source=bank, cfg=s.detect) if bank else None
     match = match_task.submit(**run, cluster=cluster, embed=embed, facebank=known, cfg=s.match)
     screentime = screentime_task.submit(**run, match=match, cluster=cluster, embed=embed, track=track, detect=detect,
                                         shots=shots, info=info, cfg=s.screentime, guardrails=s.guardrails)
@@ -79,10 +79,10 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
     fusion = fusion_task.submit(**run, screentime=screentime, match=match, embed=embed, detect=detect, mouth=mouth,
                                 speakers=speakers, transcript=transcript, voicebank=heard, info=info, cfg=s.fusion)
 
-    futures = {"shots": shots, "detect": detect, "track": track, "embed": embed, "cluster": cluster,
+    futures = {"track": track, "embed": embed, "cluster": cluster,
                "facebank": known, "match": match, "screentime": screentime, "mouth": mouth, "fusion": fusion,
                "audio": audio, "vad": speech, "diarize": speakers, "transcribe": transcript, "voicebank": heard}
-    outputs = {"probe": probe, **{name: f.result() for name, f in futures.items() if f is not None}}
+    outputs = {"probe": probe, **scanned, **{name: f.result() for name, f in futures.items() if f is not None}}
     notes = [] if audio else [f"{ctx.ep_id}: the video has no audio track; visual screen time only"]
     manifest = publish(ctx, outputs, s, run["models"].identities(), notes)
     post_artifacts(ctx, manifest, outputs["fusion"])

@@ -158,7 +158,8 @@ class DiarizeConfig(StageConfig):
 
 
 class TranscribeConfig(StageConfig):
-    enabled: bool = Field(True, description="Transcribe speech with word timestamps.")
+    enabled: bool = Field(False, description="Transcribe speech with word timestamps (off by default: on two cores "
+                          "it costs as much as the rest of the audio branch; high_accuracy turns it on).")
     language: str | None = Field("en", description="Spoken language code (None: detect).")
     beam_size: int = Field(1, ge=1, description="Beam width (1 = greedy, fastest).")
     batch_size: int = Field(8, ge=1, description="models.transcriber=whisperx: speech chunks decoded per batch.")

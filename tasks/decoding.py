@@ -4,10 +4,13 @@ may differ from the video's start)."""
 from __future__ import annotations
 
 import io
+import queue
+import threading
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import cv2
@@ -19,11 +22,17 @@ _ROTATE = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -270: cv2.ROTATE_90_COUNTERCLOCKW
            -90: cv2.ROTATE_90_CLOCKWISE, 270: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, -180: cv2.ROTATE_180}
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Frame:
+    """A decoded frame: full-size pixels when sampled (else None), and a small copy when asked for every frame."""
+
     index: int
     t_s: float
     image_bgr: np.ndarray | None
+    small_bgr: np.ndarray | None = None
 
 
 def open_container(path: str) -> av.container.InputContainer:
@@ -37,11 +46,11 @@ def open_container(path: str) -> av.container.InputContainer:
             "the download finished.") from exc
 
 
-def iter_frames(path: str, keep: FrameSampler | None = None, width: int | None = None) -> Iterator[Frame]:
-    """Yield every decoded frame in order; pixels only for frames `keep` selects (all when None).
-
-    `width` downsizes kept frames (keeping the aspect ratio); rotation metadata is applied.
-    """
+def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
+                small_width: int | None = None) -> Iterator[Frame]:
+    """Yield every decoded frame in order: full-size pixels for the frames `keep(index, t_s)` selects (all when
+    None; e.g. a `FrameSampler`), and with `small_width`, every frame's pixels downsized to about that width
+    (keeping the aspect ratio). Rotation metadata is applied."""
     with open_container(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -49,17 +58,59 @@ def iter_frames(path: str, keep: FrameSampler | None = None, width: int | None =
         try:
             for index, frame in enumerate(container.decode(stream)):
                 t_s = float(frame.pts * base) if frame.pts is not None else float(frame.time or 0.0)
-                if keep is not None and not keep(index, t_s):
-                    yield Frame(index, t_s, None)
-                    continue
                 rotation = int(getattr(frame, "rotation", 0) or 0)
-                image = _to_bgr(frame, width, swap=rotation in (90, -90, 270, -270))
-                if rotation in _ROTATE:
-                    image = cv2.rotate(image, _ROTATE[rotation])
-                yield Frame(index, t_s, image)
+                sampled = keep is None or keep(index, t_s)
+                yield Frame(index, t_s, _upright(frame, None, rotation) if sampled else None,
+                            _upright(frame, small_width, rotation) if small_width else None)
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: decoding failed at frame {index}: {exc}. The file is damaged; "
                              "re-export or re-download it.") from exc
+
+
+def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+    """`items` produced in a thread, at most `depth` ahead of the caller (decode while the caller computes); an
+    error there is raised here, and closing this generator stops the thread."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop, end = threading.Event(), object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fill() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the caller, raised there
+            put(_Failed(exc))
+
+    thread = threading.Thread(target=fill, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not end:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _upright(frame: av.VideoFrame, width: int | None, rotation: int) -> np.ndarray:
+    image = _to_bgr(frame, width, swap=rotation in (90, -90, 270, -270))
+    return cv2.rotate(image, _ROTATE[rotation]) if rotation in _ROTATE else image
 
 
 def _decimated_yuv420(frame: av.VideoFrame, step: int) -> np.ndarray:

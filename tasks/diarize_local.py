@@ -115,20 +115,16 @@ def frames_audio(wav: np.ndarray, frames: np.ndarray) -> np.ndarray:
     return np.concatenate([wav[a:b] for a, b in edges]) if edges else wav[:0]
 
 
-def split_run(frames: np.ndarray, piece_frames: int, gap_frames: int) -> list[np.ndarray]:
-    """Sorted frame indices cut at pauses of `gap_frames` or more and into parts of about `piece_frames`."""
-    return [part for run in np.split(frames, np.flatnonzero(np.diff(frames) >= gap_frames) + 1)
-            for part in np.array_split(run, max(1, int(round(len(run) / piece_frames))))]
-
-
 def pieces(alone: sparse.csr_matrix, piece_frames: int, gap_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Cut each fragment's solo frames at pauses of `gap_frames` or more (turns change there) and into pieces of
     about `piece_frames`; returns each piece's frames and its fragment."""
     frames_of, owner = [], []
     for f in range(alone.shape[0]):
         frames = alone.indices[alone.indptr[f] : alone.indptr[f + 1]]
-        if len(frames):
-            parts = split_run(frames, piece_frames, gap_frames)
-            frames_of += parts
-            owner += [f] * len(parts)
+        if not len(frames):
+            continue
+        for run in np.split(frames, np.flatnonzero(np.diff(frames) >= gap_frames) + 1):
+            for part in np.array_split(run, max(1, int(round(len(run) / piece_frames)))):
+                frames_of.append(part)
+                owner.append(f)
     return frames_of, np.asarray(owner, int)

@@ -30,7 +30,6 @@ from screenalytics.tasks.diarize_local import (
     frames_audio,
     pieces,
     segment,
-    split_run,
     stitch,
 )
 from screenalytics.tasks.intervals import merge_intervals
@@ -96,40 +95,29 @@ def cluster_pieces(vectors: np.ndarray, p: DiarizeConfig) -> np.ndarray:
     return labels
 
 
-def changing_pieces(frames_of: list[np.ndarray], owner: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Mask of the pieces next (in time, within their fragment) to a piece of another voice."""
-    order = np.lexsort(([int(f[0]) for f in frames_of], owner))
-    change = (owner[order][1:] == owner[order][:-1]) & (labels[order][1:] != labels[order][:-1])
-    mask = np.zeros(len(owner), bool)
-    mask[order[1:][change]] = mask[order[:-1][change]] = True
-    return mask
-
-
 def refine(wav: np.ndarray, solo: sparse.csr_matrix, centroids: np.ndarray,
            embed: Callable[[list[np.ndarray]], np.ndarray], p: DiarizeConfig,
            frames_of: list[np.ndarray], owner: np.ndarray, labels: np.ndarray,
            ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Second pass at finer time resolution where a fragment's pieces change voice (the segmentation model kept two
-    voices in one local speaker there): every `refine_hop_s` of the pieces on either side of a change takes the
-    voice whose centroid is nearest to the embedding of the fragment's `piece_s` of solo speech around it, so the
-    change of speaker no longer falls on a piece boundary; pieces inside a run of one voice keep it. Returns the
-    pieces, their fragments and labels, the changing pieces replaced by their steps."""
-    changing = changing_pieces(frames_of, owner, labels)
-    if not changing.any():
+    """Second pass at finer time resolution, on the fragments whose pieces went to different voices (the
+    segmentation model kept two voices in one local speaker there): every `refine_hop_s` of their solo speech takes
+    the voice whose centroid is nearest to the embedding of the `piece_s` of solo speech around it, so the change of
+    speaker no longer falls on a piece boundary. Returns the pieces, their fragments and labels, those fragments'
+    pieces replaced."""
+    voices = pd.Series(labels).groupby(owner).nunique()
+    mixed = voices.index[voices > 1].to_numpy()
+    if not len(mixed):
         return frames_of, owner, labels
     hop, half = int(round(p.refine_hop_s / FRAME_STEP_S)), int(round(p.piece_s / 2 / FRAME_STEP_S))
-    gap = int(round(p.pause_s / FRAME_STEP_S))
-    steps, step_owner, windows = [], [], []
-    for j in np.flatnonzero(changing):
-        mine = solo.indices[solo.indptr[owner[j]] : solo.indptr[owner[j] + 1]]
-        for frames in split_run(frames_of[j], hop, gap):
-            middle = (frames[0] + frames[-1]) // 2
-            steps.append(frames)
-            step_owner.append(owner[j])
-            windows.append(mine[(mine >= middle - half) & (mine <= middle + half)])
+    steps, step_owner = pieces(solo[mixed], hop, int(round(p.pause_s / FRAME_STEP_S)))
+    windows = []
+    for frames, row in zip(steps, step_owner, strict=True):
+        mine = solo[mixed[row]].indices
+        middle = (frames[0] + frames[-1]) // 2
+        windows.append(mine[(mine >= middle - half) & (mine <= middle + half)])
     step_labels = np.argmax(embed([frames_audio(wav, w) for w in windows]) @ centroids.T, axis=1)
-    keep = ~changing
-    return ([f for f, k in zip(frames_of, keep, strict=True) if k] + steps, np.r_[owner[keep], step_owner],
+    keep = ~np.isin(owner, mixed)
+    return ([f for f, k in zip(frames_of, keep, strict=True) if k] + steps, np.r_[owner[keep], mixed[step_owner]],
             np.r_[labels[keep], step_labels])
 
 

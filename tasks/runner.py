@@ -149,6 +149,22 @@ def _retry_transient(_task: Any, _run: Any, state: Any) -> bool:
     return not isinstance(state.result(raise_on_failure=False), _NO_RETRY)
 
 
+TASK_OPTIONS: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False, "retries": 1,
+                                 "retry_delay_seconds": 2, "retry_condition_fn": _retry_transient}
+
+
+def find_stage(stage: str, module: str, ctx: RunContext, models: ModelSource | None, roles: tuple[str, ...],
+               inputs: dict[str, Any], progress: ProgressHook) -> tuple[str, StageOutput | None]:
+    """A stage call's key, and its finished output when a run already made it (shown as `<stage> (reused)`)."""
+    key = stage_key(key_parts(stage, module, {"ctx": ctx, **inputs}, {r: models.identity(r) for r in roles}))
+    found = load_done(ctx, stage, key)
+    if found is None:
+        return key, None
+    with progress(f"{stage} (reused)", 0):
+        pass
+    return key, found.model_copy(update={"cached": True})
+
+
 def stage_task(stage: str, *, tables: dict[str, type] | None = None,
                models: tuple[str, ...] | Callable[..., tuple[str, ...]] = ()) -> Callable:
     """Wrap a task body `fn(run: StageRun, **inputs) -> (outputs, info)` into a retried Prefect task
@@ -162,23 +178,17 @@ def stage_task(stage: str, *, tables: dict[str, type] | None = None,
 
         def run(ctx: RunContext, models: ModelSource | None = None, progress: ProgressHook | None = None,
                 **inputs: Any) -> StageOutput:
-            roles = models_read(run_task, models, inputs)
-            parts = key_parts(stage, module, {"ctx": ctx, **inputs}, {r: models.identity(r) for r in roles})
-            key = stage_key(parts)
             hook = progress or log_progress
-            found = load_done(ctx, stage, key)
+            key, found = find_stage(stage, module, ctx, models, models_read(run_task, models, inputs), inputs, hook)
             if found is not None:
-                with hook(f"{stage} (reused)", 0):
-                    pass
-                return found.model_copy(update={"cached": True})
+                return found
             started = time.perf_counter()
             produced = fn(StageRun(ctx, models, hook), **inputs)
             return write_stage(ctx, stage, key, produced, tables, time.perf_counter() - started)
 
         run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         run.__module__ = module
-        run_task = task(name=stage, cache_policy=NO_CACHE, persist_result=False, retries=1, retry_delay_seconds=2,
-                        retry_condition_fn=_retry_transient)(run)
+        run_task = task(name=stage, **TASK_OPTIONS)(run)
         run_task.stage, run_task.stage_module, run_task.model_roles = stage, module, models
         return run_task
 

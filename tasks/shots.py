@@ -1,8 +1,9 @@
-"""Shot cuts with PySceneDetect, on container timestamps (not frame index x nominal fps)."""
+"""Shot cuts with PySceneDetect, on container timestamps (not frame index x nominal fps). The stage runs in the
+shared decode pass (`scan`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -10,11 +11,8 @@ from pandera.typing import DataFrame
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 from screenalytics.tasks.configs import ShotsConfig
-from screenalytics.tasks.decoding import Frame, iter_frames
-from screenalytics.tasks.runner import Produced, StageRun, local_input, stage_task
-from screenalytics.tasks.schemas import EpisodeInfo, Shots
-
-Progress = Callable[[int], None]
+from screenalytics.tasks.decoding import Frame
+from screenalytics.tasks.schemas import Shots
 
 
 def _make_detector(cfg: ShotsConfig, fps: float) -> AdaptiveDetector | ContentDetector:
@@ -25,22 +23,35 @@ def _make_detector(cfg: ShotsConfig, fps: float) -> AdaptiveDetector | ContentDe
     return ContentDetector(threshold=cfg.threshold, min_scene_len=min_len)
 
 
-def detect_shots(frames: Iterable[Frame], *, ep_id: str, fps: float, cfg: ShotsConfig,
-                 progress: Progress | None = None) -> DataFrame[Shots]:
-    """Split the frame stream into shots. Frames must carry (downscaled) pixels."""
-    detector = _make_detector(cfg, fps)
-    times: list[float] = []
-    cut_frames: list[int] = []
+class ShotCutter:
+    """Shot cuts fed one frame at a time: `add(frame)` reads its small (downscaled) pixels, `finish()` gives the
+    `Shots` table."""
+
+    def __init__(self, *, ep_id: str, fps: float, cfg: ShotsConfig) -> None:
+        self.ep_id, self.fps = ep_id, fps
+        self.detector = _make_detector(cfg, fps)
+        self.times: list[float] = []
+        self.cut_frames: list[int] = []
+
+    def add(self, frame: Frame) -> None:
+        self.times.append(frame.t_s)
+        self.cut_frames += [tc.frame_num for tc in self.detector.process_frame(FrameTimecode(frame.index, self.fps),
+                                                                               frame.small_bgr)]
+
+    def finish(self) -> DataFrame[Shots]:
+        if not self.times:
+            raise ValueError("detect_shots got no frames")
+        last = FrameTimecode(len(self.times) - 1, self.fps)
+        self.cut_frames += [tc.frame_num for tc in self.detector.post_process(last)]
+        return shots_from_cuts(np.asarray(self.times), sorted(set(self.cut_frames)), ep_id=self.ep_id)
+
+
+def detect_shots(frames: Iterable[Frame], *, ep_id: str, fps: float, cfg: ShotsConfig) -> DataFrame[Shots]:
+    """Split the frame stream into shots. Frames must carry small pixels (`iter_frames(small_width=...)`)."""
+    cutter = ShotCutter(ep_id=ep_id, fps=fps, cfg=cfg)
     for frame in frames:
-        times.append(frame.t_s)
-        cut_frames += [tc.frame_num for tc in detector.process_frame(FrameTimecode(frame.index, fps),
-                                                                      frame.image_bgr)]
-        if progress:
-            progress(1)
-    if not times:
-        raise ValueError("detect_shots got no frames")
-    cut_frames += [tc.frame_num for tc in detector.post_process(FrameTimecode(len(times) - 1, fps))]
-    return shots_from_cuts(np.asarray(times), sorted(set(cut_frames)), ep_id=ep_id)
+        cutter.add(frame)
+    return cutter.finish()
 
 
 def shots_from_cuts(times: np.ndarray, cut_frames: list[int], *, ep_id: str) -> DataFrame[Shots]:
@@ -52,11 +63,3 @@ def shots_from_cuts(times: np.ndarray, cut_frames: list[int], *, ep_id: str) -> 
         "ep_id": ep_id, "shot_id": np.arange(len(bounds) - 1),
         "start_s": bounds[:-1], "end_s": bounds[1:],
     }))
-
-
-@stage_task("shots", tables={"shots": Shots})
-def shots_task(run: StageRun, info: EpisodeInfo, cfg: ShotsConfig) -> Produced:
-    with run.progress("shot cuts", info.n_frames) as advance:
-        frames = iter_frames(local_input(run.ctx.video.url), width=cfg.analysis_width_px)
-        table = detect_shots(frames, ep_id=run.ctx.ep_id, fps=info.fps, cfg=cfg, progress=advance)
-    return {"shots": table}, {"n_shots": len(table)}

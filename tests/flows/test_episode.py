@@ -33,11 +33,16 @@ def false_positive_s(intervals: pd.DataFrame, truth: pd.DataFrame, person: str) 
     return total
 
 
+def run_grid(grid_episode, root, overrides: dict | None = None) -> dict:
+    """The flow on the grid episode, with the transcript (balanced leaves it off) unless `overrides` say otherwise."""
+    return episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
+                   root=str(root), overrides={"transcribe.enabled": True, **(overrides or {})})
+
+
 @pytest.fixture(scope="module")
 def grid_run(grid_episode, prefect_harness, tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
-    manifest = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                       root=str(root))
+    manifest = run_grid(grid_episode, root)
     return root, manifest, EpisodeTruth.from_json(grid_episode["truth"])
 
 
@@ -79,13 +84,11 @@ def test_manifest_records_the_run(grid_run):
 def test_rerun_hits_cache_and_config_change_reruns_downstream_only(grid_run, grid_episode):
     root, first, _ = grid_run
     assert all(first["stages"][s]["state"] == "Completed" for s in STAGES)
-    again = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                    root=str(root))
+    again = run_grid(grid_episode, root)
     assert {s: again["stages"][s]["state"] for s in STAGES} == {s: "Cached" for s in STAGES}
     # a threshold low enough to change the clusters (keys follow content: an unchanged output would let
     # match and screentime hit their cache, which is correct but not what this test is about)
-    changed = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                      root=str(root), overrides={"cluster.distance": 0.01})
+    changed = run_grid(grid_episode, root, {"cluster.distance": 0.01})
     states = {s: changed["stages"][s]["state"] for s in STAGES}
     rerun = {"cluster", "match", "screentime", "fusion"}
     assert states == {s: "Completed" if s in rerun else "Cached" for s in STAGES}
@@ -93,8 +96,7 @@ def test_rerun_hits_cache_and_config_change_reruns_downstream_only(grid_run, gri
 
 def test_audio_setting_change_reruns_audio_and_fusion_only(grid_run, grid_episode):
     root, _, _ = grid_run
-    changed = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                      root=str(root), overrides={"diarize.num_speakers": 1})
+    changed = run_grid(grid_episode, root, {"diarize.num_speakers": 1})
     states = {s: changed["stages"][s]["state"] for s in STAGES}
     assert states == {s: "Completed" if s in {"diarize", "fusion"} else "Cached" for s in STAGES}
     table = published(root, "grid", "screentime.parquet")
@@ -105,8 +107,7 @@ def test_a_table_this_run_did_not_produce_is_removed_not_left_stale(grid_run, gr
     root, _, _ = grid_run
     folder = root / "episodes" / "grid"
     assert (folder / "transcript.parquet").exists()
-    rerun = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                    root=str(root), overrides={"transcribe.enabled": False})
+    rerun = run_grid(grid_episode, root, {"transcribe.enabled": False})
     assert "transcribe" not in rerun["stages"]
     assert not (folder / "transcript.parquet").exists()
     assert any("transcript.parquet" in warning for warning in rerun["warnings"])
@@ -116,8 +117,7 @@ def test_a_table_this_run_did_not_produce_is_removed_not_left_stale(grid_run, gr
 def test_deleted_artifact_is_recomputed_not_trusted(grid_run, grid_episode):
     root, first, _ = grid_run
     shutil.rmtree(root / "episodes" / "grid" / "stages" / "track")
-    rerun = episode(str(grid_episode["episode"]), ep_id="grid", facebank=str(grid_episode["facebank"]),
-                    root=str(root))
+    rerun = run_grid(grid_episode, root)
     assert rerun["stages"]["detect"]["state"] == "Cached"
     assert rerun["stages"]["track"]["state"] == "Completed"
     assert rerun["stages"]["track"]["key"] == first["stages"]["track"]["key"]
@@ -182,7 +182,8 @@ def test_pure_silence_track_means_nobody_speaks(grid_episode, prefect_harness, t
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(grid_episode["episode"]),
                     "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
                     "-c:a", "aac", "-shortest", str(hushed)], check=True)
-    manifest = episode(str(hushed), facebank=str(grid_episode["facebank"]), root=str(tmp_path / "root"))
+    manifest = episode(str(hushed), facebank=str(grid_episode["facebank"]), root=str(tmp_path / "root"),
+                       overrides={"transcribe.enabled": True})
     assert manifest["stages"]["diarize"]["info"]["voices"] == []
     assert manifest["stages"]["transcribe"]["info"]["n_words"] == 0
     table = published(tmp_path / "root", "hushed", "screentime.parquet")

@@ -26,12 +26,13 @@ def video_only(folder):
 
 
 def test_frames_on_the_container_clock_sampled_and_downsized(tmp_path):
-    """Every frame is yielded with its container time; pixels only for the sampled ones (by rate or stride),
-    downsized to `width` keeping the aspect ratio."""
-    frames = list(iter_frames(str(GRID / "bbaf2n.mpg"), FrameSampler(sample_fps=5), width=180))
+    """Every frame is yielded with its container time; full pixels only for the sampled ones (by rate or stride),
+    and with `small_width` a copy of every frame downsized keeping the aspect ratio."""
+    frames = list(iter_frames(str(GRID / "bbaf2n.mpg"), FrameSampler(sample_fps=5), small_width=180))
     assert len(frames) == 75 and np.allclose([f.t_s for f in frames], np.arange(75) / 25)
+    assert all(f.small_bgr.shape == (144, 180, 3) for f in frames)
     kept = [f for f in frames if f.image_bgr is not None]
-    assert [f.index for f in kept] == list(range(0, 75, 5)) and kept[0].image_bgr.shape == (144, 180, 3)
+    assert [f.index for f in kept] == list(range(0, 75, 5)) and kept[0].image_bgr.shape == (288, 360, 3)
     frames = list(iter_frames(str(HAMILTON / "short_hamilton_clip.mp4"), FrameSampler(stride=10)))
     assert len(frames) == 275 and frames[0].t_s == pytest.approx(0.852, abs=0.001)  # the video's own start
     kept = [f for f in frames if f.image_bgr is not None]

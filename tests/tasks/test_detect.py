@@ -13,12 +13,13 @@ from scipy.optimize import linear_sum_assignment
 from screenalytics.tasks import storage
 from screenalytics.tasks.configs import DetectConfig
 from screenalytics.tasks.decoding import Frame, FrameSampler, iter_frames
-from screenalytics.tasks.detect import detect_faces, detect_task, sampling_rate
+from screenalytics.tasks.detect import detect_faces, sampling_rate
 from screenalytics.tasks.faces import decode_chip
 from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.probe import probe_video
 from screenalytics.tasks.progress import no_progress
 from screenalytics.tasks.runner import Ref, RunContext, key_parts, stage_key
+from screenalytics.tasks.scan import scan_task
 from screenalytics.tasks.schemas import EpisodeInfo
 from screenalytics.tasks.settings import load_settings
 from tests.conftest import GRID, SHARED
@@ -27,16 +28,14 @@ CLIP = GRID / "bbaf2n.mpg"  # 3 s, 75 frames at 25 fps, 360x288, one speaker fac
 VOC = SHARED / "faces_dlib" / "faces"
 
 
-def grid_faces(detector, cfg: DetectConfig, progress=None):
+def grid_faces(detector, cfg: DetectConfig):
     frames = iter_frames(str(CLIP), keep=FrameSampler(sample_fps=cfg.sample_fps))
-    return detect_faces(frames, detector, ep_id="g", cfg=cfg, progress=progress)
+    return detect_faces(frames, detector, ep_id="g", cfg=cfg)
 
 
 def test_one_face_per_sampled_frame_of_a_talking_head(detector, settings):
     cfg = settings.detect
-    counted: list[int] = []
-    frames, dets, chips = grid_faces(detector, cfg, progress=counted.append)
-    assert sum(counted) == 75, "progress counts every decoded frame, sampled or not"
+    frames, dets, chips = grid_faces(detector, cfg)
     assert len(frames) == 9 and np.allclose(np.diff(frames["t_s"]), 1 / cfg.sample_fps, atol=1 / 25)
     assert (frames["n_faces"] == 1).all() and len(dets) == len(chips) == 9
     assert dets["det_id"].tolist() == list(range(9)) and chips["det_id"].tolist() == list(range(9))
@@ -116,31 +115,65 @@ def clip_run(tmp_path):
     return ctx, EpisodeInfo.model_validate(row.to_dict())
 
 
-def test_detect_stage_writes_its_folder_and_reuses_it(clip_run, models, detector, settings, progress_log):
+def test_one_decode_pass_writes_both_stage_folders_and_reuses_each(clip_run, models, detector, settings,
+                                                                     progress_log):
+    """The scan task: shots and detect from one decode (one progress bar over every frame), each in its own stage
+    folder under its own key; a detect setting change re-runs detection alone, the shots folder reused."""
     ctx, info = clip_run
-    cfg = settings.detect
-    out = detect_task.fn(ctx, models, progress_log, info=info, cfg=cfg)
-    assert not out.cached and out.stage == "detect" and set(out.files) == {"frames", "detections", "chips"}
-    assert out.info["n_sampled"] == out.info["n_faces"] == 9
-    assert out.info["sample_fps"] == sampling_rate(cfg, info.fps) == 3.0
-    assert progress_log.log == [("face detection", 75, 75)]
+    cfg, shots_cfg = settings.detect, settings.shots
+    out = scan_task.fn(ctx, models, progress_log, info=info, shots_cfg=shots_cfg, detect_cfg=cfg)
+    det, shots = out["detect"], out["shots"]
+    assert not det.cached and det.stage == "detect" and set(det.files) == {"frames", "detections", "chips"}
+    assert det.info["n_sampled"] == det.info["n_faces"] == 9 and shots.info["n_shots"] == 1
+    assert det.info["sample_fps"] == sampling_rate(cfg, info.fps) == 3.0
+    assert progress_log.log == [("shot cuts + face detection", 75, 75)]
     frames, dets, chips = grid_faces(detector, cfg)
-    pd.testing.assert_frame_equal(out.table("detections"), dets)
-    pd.testing.assert_frame_equal(out.table("frames"), frames)
-    assert out.table("chips")["jpeg"].tolist() == chips["jpeg"].tolist()
-    folder = storage.join(ctx.episode_url, "stages", "detect", out.key[:16])
-    assert storage.exists(storage.join(folder, "_done.json"))
-    assert all(ref.url.startswith(folder) and storage.sha256_url(ref.url) == ref.sha256 for ref in out.files.values())
-    # the key: this stage's code, its inputs by value and content, the detector's identity
-    parts = key_parts("detect", detect_task.stage_module, {"ctx": ctx, "info": info, "cfg": cfg},
+    pd.testing.assert_frame_equal(det.table("detections"), dets)
+    pd.testing.assert_frame_equal(det.table("frames"), frames)
+    assert det.table("chips")["jpeg"].tolist() == chips["jpeg"].tolist()
+    assert shots.table("shots")[["start_s", "end_s"]].values.tolist() == [[0.0, 3.0]]
+    for stage_out in (det, shots):
+        folder = storage.join(ctx.episode_url, "stages", stage_out.stage, stage_out.key[:16])
+        assert storage.exists(storage.join(folder, "_done.json"))
+        assert all(ref.url.startswith(folder) and storage.sha256_url(ref.url) == ref.sha256
+                   for ref in stage_out.files.values())
+    # each key: that stage's code, its inputs by value and content, its models' identity
+    parts = key_parts("detect", "screenalytics.tasks.detect", {"ctx": ctx, "info": info, "cfg": cfg},
                       {"face_detector": models.identity("face_detector")})
-    assert stage_key(parts) == out.key
-    assert parts["models"]["face_detector"]["name"] == "yunet-n-dynamic"
+    assert stage_key(parts) == det.key and parts["models"]["face_detector"]["name"] == "yunet-n-dynamic"
+    assert stage_key(key_parts("shots", "screenalytics.tasks.shots", {"ctx": ctx, "info": info, "cfg": shots_cfg},
+                               {})) == shots.key
 
-    again = detect_task.fn(ctx, models, progress_log, info=info, cfg=cfg)
-    assert again.cached and again.key == out.key and again.files == out.files
-    assert progress_log.log[-1] == ("detect (reused)", 0, 0)
+    again = scan_task.fn(ctx, models, progress_log, info=info, shots_cfg=shots_cfg, detect_cfg=cfg)
+    assert again["detect"].cached and again["shots"].cached and again["detect"].files == det.files
+    assert progress_log.log[-2:] == [("shots (reused)", 0, 0), ("detect (reused)", 0, 0)]
 
-    other = detect_task.fn(ctx, models, no_progress, info=info, cfg=cfg.model_copy(update={"min_face_px": 300.0}))
-    assert not other.cached and other.key != out.key and other.info["n_faces"] == 0
-    assert detect_task.fn(ctx, models, no_progress, info=info, cfg=cfg).cached, "the first folder is still there"
+    other = scan_task.fn(ctx, models, progress_log, info=info, shots_cfg=shots_cfg,
+                         detect_cfg=cfg.model_copy(update={"min_face_px": 300.0}))
+    assert other["shots"].cached and not other["detect"].cached and other["detect"].info["n_faces"] == 0
+    assert progress_log.log[-1] == ("face detection", 75, 75)
+    assert scan_task.fn(ctx, models, no_progress, info=info, shots_cfg=shots_cfg, detect_cfg=cfg)["detect"].cached
+
+
+def test_a_decode_error_reaches_the_caller_and_stops_the_thread(tmp_path):
+    """prefetch: items arrive in order; an error in the producing thread is raised in the caller; closing early
+    stops the thread."""
+    import threading
+
+    from screenalytics.tasks.decoding import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=4)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise RuntimeError("bad packet")
+
+    got = []
+    with pytest.raises(RuntimeError, match="bad packet"):
+        for item in prefetch(broken()):
+            got.append(item)
+    assert got == [1]
+    stream = prefetch(iter(range(10**6)), depth=2)
+    assert next(stream) == 0
+    stream.close()
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())

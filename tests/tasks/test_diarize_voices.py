@@ -25,14 +25,3 @@ def test_co_active_local_speakers_are_kept_apart():
     assert speaker[1].tolist() == [1, 1, 1, 1, 0]  # mostly voice 1: takes it where slot 0 also holds voice 0
     assert speaker[2].tolist() == [1, 1, 1, 1, 1]  # slots 1 and 2 both mostly voice 1 (one voice split): kept
 
-
-def test_only_pieces_beside_a_change_of_voice_are_refined():
-    """Pieces (given out of time order) of fragment 0 go a a b b, fragment 1 is all one voice: the two pieces either
-    side of the change are refined, the rest keep their voice."""
-    from screenalytics.tasks.diarize_voices import changing_pieces
-
-    frames_of = [np.arange(30, 40), np.arange(0, 10), np.arange(50, 60), np.arange(10, 20), np.arange(100, 110)]
-    owner = np.array([0, 0, 0, 0, 1])
-    labels = np.array([1, 0, 1, 0, 0])  # in time: 0 (0-9), 0 (10-19), 1 (30-39), 1 (50-59); fragment 1: 0
-    assert changing_pieces(frames_of, owner, labels).tolist() == [True, False, False, True, False]
-    assert not changing_pieces(frames_of, owner, np.zeros(5, int)).any()

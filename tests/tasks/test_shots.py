@@ -14,7 +14,8 @@ def test_cuts_match_the_composed_truth(grid_episode):
     bounds = np.unique(np.r_[truth.visual["start_s"], truth.visual["end_s"]])
     true_cuts = bounds[(bounds > 0) & (bounds < truth.duration_s - 1e-6)]
     cfg = ShotsConfig()
-    shots = detect_shots(iter_frames(str(grid_episode["episode"]), width=cfg.analysis_width_px), ep_id="g",
+    shots = detect_shots(iter_frames(str(grid_episode["episode"]), keep=lambda _i, _t: False,
+                                       small_width=cfg.analysis_width_px), ep_id="g",
                          fps=float(truth.fps), cfg=cfg)
     found = shots["start_s"].to_numpy()[1:]
     frame = 1.0 / truth.fps

@@ -1,0 +1,96 @@
+"""One decode pass for the `shots` and `detect` stages: a decode thread keeps a bounded queue of frames ahead
+(`decoding.prefetch`); every frame's small copy feeds the shot-cut detector and the sampled frames' full pixels feed
+the face detector. Each stage keeps its own key (its own module's code, inputs and models, as `stage_task` makes
+it), so a finished one is reused and the pass feeds only the other."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import task
+
+from screenalytics.tasks.configs import DetectConfig, ShotsConfig
+from screenalytics.tasks.decoding import iter_frames, prefetch
+from screenalytics.tasks.detect import FaceScanner, frame_sampler, sampling_rate
+from screenalytics.tasks.progress import ProgressHook, log_progress
+from screenalytics.tasks.runner import (
+    TASK_OPTIONS,
+    ModelSource,
+    RunContext,
+    StageOutput,
+    find_stage,
+    local_input,
+    write_stage,
+)
+from screenalytics.tasks.schemas import Chips, Detections, EpisodeInfo, SampledFrames, Shots
+from screenalytics.tasks.shots import ShotCutter
+
+TABLES: dict[str, dict[str, type]] = {"shots": {"shots": Shots},
+                                      "detect": {"frames": SampledFrames, "detections": Detections, "chips": Chips}}
+MODULES = {"shots": "screenalytics.tasks.shots", "detect": "screenalytics.tasks.detect"}
+ROLES: dict[str, tuple[str, ...]] = {"shots": (), "detect": ("face_detector",)}
+
+
+class _Timed:
+    """A stage's frame consumer, with the seconds spent in it."""
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer, self.seconds = consumer, 0.0
+
+    def add(self, frame: Any) -> None:
+        started = time.perf_counter()
+        self.consumer.add(frame)
+        self.seconds += time.perf_counter() - started
+
+    def finish(self) -> Any:
+        started = time.perf_counter()
+        result = self.consumer.finish()
+        self.seconds += time.perf_counter() - started
+        return result
+
+
+def _produced(stage: str, result: Any, info: EpisodeInfo, detect_cfg: DetectConfig, detector: Any) -> tuple:
+    if stage == "shots":
+        return {"shots": result}, {"n_shots": len(result)}
+    frames, dets, chips = result
+    return ({"frames": frames, "detections": dets, "chips": chips},
+            {"n_sampled": len(frames), "n_faces": len(dets), "providers": detector.providers,
+             "sample_fps": sampling_rate(detect_cfg, info.fps)})
+
+
+@task(name="scan", **TASK_OPTIONS)
+def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | None = None, *, info: EpisodeInfo,
+              shots_cfg: ShotsConfig, detect_cfg: DetectConfig) -> dict[str, StageOutput]:
+    """The `shots` and `detect` stage outputs, from at most one decode of the video. A stage's seconds are its own
+    compute plus an equal share of the time the pass waited for decoded frames (`info.decode_wait_s`)."""
+    hook = progress or log_progress
+    inputs = {"shots": {"info": info, "cfg": shots_cfg}, "detect": {"info": info, "cfg": detect_cfg}}
+    keys, done = {}, {}
+    for stage in inputs:
+        keys[stage], found = find_stage(stage, MODULES[stage], ctx, models, ROLES[stage], inputs[stage], hook)
+        if found is not None:
+            done[stage] = found
+    todo = [stage for stage in inputs if stage not in done]
+    if not todo:
+        return done
+    detector = models.get("face_detector") if "detect" in todo else None
+    consumers = {"shots": lambda: ShotCutter(ep_id=ctx.ep_id, fps=info.fps, cfg=shots_cfg),
+                 "detect": lambda: FaceScanner(detector, ep_id=ctx.ep_id, cfg=detect_cfg)}
+    fed = {stage: _Timed(consumers[stage]()) for stage in todo}
+    frames = iter_frames(local_input(ctx.video.url),
+                         keep=frame_sampler(detect_cfg) if "detect" in todo else (lambda _i, _t: False),
+                         small_width=shots_cfg.analysis_width_px if "shots" in todo else None)
+    started = time.perf_counter()
+    with hook(" + ".join({"shots": "shot cuts", "detect": "face detection"}[s] for s in todo), info.n_frames) as step:
+        for frame in prefetch(frames):
+            for consumer in fed.values():
+                consumer.add(frame)
+            step(1)
+        results = {stage: consumer.finish() for stage, consumer in fed.items()}
+    waited = time.perf_counter() - started - sum(c.seconds for c in fed.values())
+    for stage in todo:
+        produced = _produced(stage, results[stage], info, detect_cfg, detector)
+        produced[1]["decode_wait_s"] = round(waited, 3)
+        done[stage] = write_stage(ctx, stage, keys[stage], produced, TABLES[stage],
+                                  fed[stage].seconds + waited / len(todo))
+    return {stage: done[stage] for stage in inputs}
