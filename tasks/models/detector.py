@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from insightface.model_zoo import get_model
 
 from screenalytics.tasks.models.registry import providers as default_providers
+from screenalytics.tasks.models.sessions import session_options
 
 INPUT_SIZE = (640, 640)  # the ONNX file's input shape is fixed
 
@@ -16,9 +16,7 @@ class FaceDetector:
     """`detect(frame)` returns boxes `(N, 5)` as x1, y1, x2, y2, score and landmarks `(N, 5, 2)`, in pixels."""
 
     def __init__(self, *, model_path: Path, det_thresh: float, threads: int, providers: list[str] | None = None):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options = session_options(threads)
         chosen = providers or default_providers()
         self.providers = chosen
         self._model = get_model(str(model_path), providers=chosen, sess_options=options)

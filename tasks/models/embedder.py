@@ -10,10 +10,10 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import numpy as np
-import onnxruntime as ort
 
 from screenalytics.tasks.faces import Embedder, FaceChip
 from screenalytics.tasks.models import registry
+from screenalytics.tasks.models.sessions import session_options
 
 
 class DlibEmbedder:
@@ -84,8 +84,7 @@ class ArcFaceEmbedder:
         from insightface.model_zoo import get_model
 
         path = registry.arcface_path(model_path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options = session_options(threads)
         chosen = providers or registry.providers()
         self._model = get_model(str(path), providers=chosen, sess_options=options)
         if not hasattr(self._model, "get_feat"):

@@ -12,6 +12,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from screenalytics.tasks.models.checkpoint import load_checkpoint
+from screenalytics.tasks.models.sessions import session_options
 
 OPSET = 17
 
@@ -93,7 +94,5 @@ class CheckpointNet:
 
     @cached_property
     def session(self) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        return ort.InferenceSession(type(self).build(load_checkpoint(self.path)), options, providers=self.providers)
+        return ort.InferenceSession(type(self).build(load_checkpoint(self.path)), session_options(self.threads),
+                                    providers=self.providers)

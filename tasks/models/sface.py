@@ -17,6 +17,7 @@ import onnxruntime as ort
 from screenalytics.tasks.errors import MissingModelError
 from screenalytics.tasks.faces import FaceChip
 from screenalytics.tasks.models import registry
+from screenalytics.tasks.models.sessions import session_options
 
 SIZE = 112
 # The ArcFace 5-point template in a 112x112 crop (image-left eye, other eye, nose tip, mouth corners), as in
@@ -71,12 +72,7 @@ class SFaceEmbedder:
                                     f"{registry.INSTALL_HINT}")
         self.id = registry.embedder_identity("sface", None)  # the weights are SFACE's: checked above
         self.batch = max(1, int(batch))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # the audio branch runs its own models at the same time: idle threads that spin steal its cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         self.providers = providers or registry.providers()
         self._session = ort.InferenceSession(str(path), options, providers=self.providers)
         self._input = self._session.get_inputs()[0].name

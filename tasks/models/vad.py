@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from screenalytics.tasks.models.sessions import session_options
 from screenalytics.tasks.models.specs import VAD_WINDOW
 
 WINDOW = VAD_WINDOW  # samples per decision (32 ms)
@@ -17,9 +18,7 @@ class SileroVad:
     """`probabilities(samples)` -> one speech probability per 32 ms window."""
 
     def __init__(self, *, model_path: Path, threads: int = 1):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options = session_options(threads)
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
     def probabilities(self, samples: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import onnxruntime as ort
 
 from screenalytics.tasks.errors import MissingModelError
 from screenalytics.tasks.models import registry
+from screenalytics.tasks.models.sessions import session_options
 
 STRIDES = (8, 16, 32)
 DIVISOR = 32  # the input's height and width must be multiples of this
@@ -36,12 +37,7 @@ class YuNetDetector:
         path = Path(model_path)
         if not path.is_file():
             raise MissingModelError(f"YuNet face detector not found at {path}. {registry.SHIPPED_HINT}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # the audio branch runs its own models at the same time: idle threads that spin steal its cores
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         self.providers = providers or registry.providers()
         try:
             self._session = ort.InferenceSession(str(path), options, providers=self.providers)
