@@ -5,7 +5,7 @@ it), so a finished one is reused and the pass feeds only the other."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import task
 
@@ -25,10 +25,19 @@ from screenalytics.tasks.runner import (
 from screenalytics.tasks.schemas import Chips, Detections, EpisodeInfo, SampledFrames, Shots
 from screenalytics.tasks.shots import ShotCutter
 
-TABLES: dict[str, dict[str, type]] = {"shots": {"shots": Shots},
-                                      "detect": {"frames": SampledFrames, "detections": Detections, "chips": Chips}}
-MODULES = {"shots": "screenalytics.tasks.shots", "detect": "screenalytics.tasks.detect"}
-ROLES: dict[str, tuple[str, ...]] = {"shots": (), "detect": ("face_detector",)}
+
+class _Fed(NamedTuple):
+    """A stage the pass feeds: its progress label, the module its key is made of, its tables, its model roles."""
+
+    label: str
+    module: str
+    tables: dict[str, type]
+    roles: tuple[str, ...]
+
+
+STAGES = {"shots": _Fed("shot cuts", ShotCutter.__module__, {"shots": Shots}, ()),
+          "detect": _Fed("face detection", FaceScanner.__module__,
+                         {"frames": SampledFrames, "detections": Detections, "chips": Chips}, ("face_detector",))}
 
 
 class _Timed:
@@ -67,7 +76,8 @@ def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | Non
     inputs = {"shots": {"info": info, "cfg": shots_cfg}, "detect": {"info": info, "cfg": detect_cfg}}
     keys, done = {}, {}
     for stage in inputs:
-        keys[stage], found = find_stage(stage, MODULES[stage], ctx, models, ROLES[stage], inputs[stage], hook)
+        keys[stage], found = find_stage(stage, STAGES[stage].module, ctx, models, STAGES[stage].roles, inputs[stage],
+                                        hook)
         if found is not None:
             done[stage] = found
     todo = [stage for stage in inputs if stage not in done]
@@ -81,7 +91,7 @@ def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | Non
                          keep=frame_sampler(detect_cfg) if "detect" in todo else (lambda _i, _t: False),
                          small_width=shots_cfg.analysis_width_px if "shots" in todo else None)
     started = time.perf_counter()
-    with hook(" + ".join({"shots": "shot cuts", "detect": "face detection"}[s] for s in todo), info.n_frames) as step:
+    with hook(" + ".join(STAGES[stage].label for stage in todo), info.n_frames) as step:
         for frame in prefetch(frames):
             for consumer in fed.values():
                 consumer.add(frame)
@@ -91,6 +101,6 @@ def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | Non
     for stage in todo:
         produced = _produced(stage, results[stage], info, detect_cfg, detector)
         produced[1]["decode_wait_s"] = round(waited, 3)
-        done[stage] = write_stage(ctx, stage, keys[stage], produced, TABLES[stage],
+        done[stage] = write_stage(ctx, stage, keys[stage], produced, STAGES[stage].tables,
                                   fed[stage].seconds + waited / len(todo))
     return {stage: done[stage] for stage in inputs}
