@@ -15,6 +15,7 @@ from prefect import flow
 
 from screenalytics.flows.publish import post_artifacts, publish
 from screenalytics.flows.refs import facebank_ref, prepare, voicebank_ref
+from screenalytics.tasks.asd import asd_task
 from screenalytics.tasks.audio import audio_task
 from screenalytics.tasks.cluster import cluster_task
 from screenalytics.tasks.detect import sampling_rate
@@ -66,10 +67,13 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
     heard = voicebank_task.submit(**run, source=heard_ref, piece_s=s.diarize.piece_s) if audio and heard_ref else None
 
     known = facebank_task.submit(**run, source=bank, cfg=s.detect) if bank else None
-    scanned = scan_task.submit(**run, info=info, shots_cfg=s.shots, detect_cfg=s.detect).result()
+    scanned = scan_task.submit(**run, info=info, shots_cfg=s.shots, detect_cfg=s.detect,
+                               facecrops_cfg=s.facecrops).result()
     shots, detect = scanned["shots"], scanned["detect"]
     track = track_task.submit(**run, detect=detect, shots=shots, cfg=s.track, sample_fps=sampling_rate(s.detect,
                                                                                                        info.fps))
+    talking = (asd_task.submit(**run, facecrops=scanned["facecrops"], track=track, speech=speech, audio=audio,
+                               cfg=s.asd) if audio and "facecrops" in scanned else None)
     embed = embed_task.submit(**run, track=track, detect=detect, cfg=s.embed)
     cluster = cluster_task.submit(**run, embed=embed, cfg=s.cluster)
     match = match_task.submit(**run, cluster=cluster, embed=embed, facebank=known, cfg=s.match)
@@ -81,7 +85,8 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
 
     futures = {"track": track, "embed": embed, "cluster": cluster,
                "facebank": known, "match": match, "screentime": screentime, "mouth": mouth, "fusion": fusion,
-               "audio": audio, "vad": speech, "diarize": speakers, "transcribe": transcript, "voicebank": heard}
+               "audio": audio, "vad": speech, "diarize": speakers, "transcribe": transcript, "voicebank": heard,
+               "asd": talking}
     outputs = {"probe": probe, **scanned, **{name: f.result() for name, f in futures.items() if f is not None}}
     notes = [] if audio else [f"{ctx.ep_id}: the video has no audio track; visual screen time only"]
     manifest = publish(ctx, outputs, s, run["models"].identities(), notes)

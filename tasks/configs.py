@@ -48,6 +48,42 @@ class DetectConfig(StageConfig):
     chip_jpeg_quality: int = Field(92, ge=50, le=100, description="JPEG quality of stored face chips.")
 
 
+class FaceCropsConfig(StageConfig):
+    """Face crops at the full frame rate for the active-speaker model, cut in the scan pass."""
+
+    enabled: bool = Field(
+        True, description="Cut face crops and score who is visibly talking (the `asd` stage). Off: speech is "
+        "attributed without visual evidence of talking.")
+    min_face_px: float = Field(
+        24.0, ge=8, description="Faces shorter than this get no crops and no score (too few pixels on the mouth). "
+        "Lower reaches smaller picture-in-picture faces, with noisier scores.")
+    match_iou: float = Field(
+        0.3, gt=0, le=1, description="Overlap a face needs with a face in the next sampled frame for its box to be "
+        "interpolated between the two; below it the box is held. Raise for crowded shots.")
+    crop_jpeg_quality: int = Field(
+        90, ge=50, le=100, description="JPEG quality of the stored crops (storage vs. fidelity; the model was "
+        "trained on compressed video).")
+
+
+class AsdConfig(StageConfig):
+    """Active-speaker detection (LR-ASD) on the face crops, only where a track coexists with speech."""
+
+    window_s: float = Field(
+        2.0, ge=1, description="Seconds of video the model sees at once (its recurrent layers look across the "
+        "window); the model was trained on windows of 1-6 s. On the GRID clips 2, 4 and 6 s were as accurate "
+        "(docs/active_speaker.md).")
+    every_s: float = Field(
+        5.0, ge=0, description="One window is scored in every this many seconds of a track seen during speech "
+        "(0: every frame). Lower gives evidence on shorter turns (a turn between two windows has none for that "
+        "face), proportionally slower: 5 s scores 40% of the frames.")
+    context_s: float = Field(
+        0.5, ge=0, description="Seconds around each stretch of speech also scored (a talking face starts moving "
+        "before the voice is detected). More context costs proportionally more frames.")
+    min_frames: int = Field(
+        10, ge=1, description="Shortest stretch of a track that is scored (frames at 25 fps); shorter ones get no "
+        "score (too little motion to judge).")
+
+
 class TrackConfig(StageConfig):
     track_activation_threshold: float = Field(
         0.5, ge=0, le=1, description="Score a detection needs to start a track. Lower keeps faint faces.")
@@ -219,10 +255,11 @@ class ModelsConfig(StageConfig):
 
 
 STAGES: dict[str, type[StageConfig]] = {
-    "shots": ShotsConfig, "detect": DetectConfig, "track": TrackConfig, "embed": EmbedConfig,
+    "shots": ShotsConfig, "detect": DetectConfig, "facecrops": FaceCropsConfig, "track": TrackConfig,
+    "embed": EmbedConfig,
     "cluster": ClusterConfig, "match": MatchConfig, "screentime": ScreenTimeConfig, "guardrails": GuardrailsConfig,
     "audio": AudioConfig, "vad": VadConfig, "diarize": DiarizeConfig, "transcribe": TranscribeConfig,
-    "fusion": FusionConfig, "models": ModelsConfig,
+    "asd": AsdConfig, "fusion": FusionConfig, "models": ModelsConfig,
 }
 MODEL_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {  # models.<field> -> model -> "section.field" -> value
     # chosen on composed episodes with exact truth and the labelled photo sets (docs/models.md, "Choosing the

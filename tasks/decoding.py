@@ -27,12 +27,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Frame:
-    """A decoded frame: full-size pixels when sampled (else None), and a small copy when asked for every frame."""
+    """A decoded frame: full-size pixels when sampled (else None), a small copy and the full-size grey image when
+    asked for every frame (`gray_limited`: its levels span 16-235; `LIMITED_TO_FULL` maps them to 0-255)."""
 
     index: int
     t_s: float
     image_bgr: np.ndarray | None
     small_bgr: np.ndarray | None = None
+    gray: np.ndarray | None = None
+    gray_limited: bool = False
 
 
 def open_container(path: str) -> av.container.InputContainer:
@@ -47,10 +50,10 @@ def open_container(path: str) -> av.container.InputContainer:
 
 
 def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
-                small_width: int | None = None) -> Iterator[Frame]:
+                small_width: int | None = None, gray: bool = False) -> Iterator[Frame]:
     """Yield every decoded frame in order: full-size pixels for the frames `keep(index, t_s)` selects (all when
-    None; e.g. a `FrameSampler`), and with `small_width`, every frame's pixels downsized to about that width
-    (keeping the aspect ratio). Rotation metadata is applied."""
+    None; e.g. a `FrameSampler`), with `small_width`, every frame's pixels downsized to about that width (keeping
+    the aspect ratio), and with `gray`, every frame's full-size grey image. Rotation metadata is applied."""
     with open_container(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -61,7 +64,8 @@ def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
                 rotation = int(getattr(frame, "rotation", 0) or 0)
                 sampled = keep is None or keep(index, t_s)
                 yield Frame(index, t_s, _upright(frame, None, rotation) if sampled else None,
-                            _upright(frame, small_width, rotation) if small_width else None)
+                            _upright(frame, small_width, rotation) if small_width else None,
+                            *(_gray(frame, rotation) if gray else (None, False)))
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: decoding failed at frame {index}: {exc}. The file is damaged; "
                              "re-export or re-download it.") from exc
@@ -111,6 +115,21 @@ class _Failed:
 def _upright(frame: av.VideoFrame, width: int | None, rotation: int) -> np.ndarray:
     image = _to_bgr(frame, width, swap=rotation in (90, -90, 270, -270))
     return cv2.rotate(image, _ROTATE[rotation]) if rotation in _ROTATE else image
+
+
+LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def _gray(frame: av.VideoFrame, rotation: int) -> tuple[np.ndarray, bool]:
+    """Full-size grey pixels, without a copy where possible, and whether they are limited-range (16-235): a view
+    of the luma plane of YUV 4:2:0 frames, else swscale's full-range grey."""
+    if frame.format.name == "yuv420p":
+        plane = frame.planes[0]
+        luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+        limited = frame.color_range != 2  # 2: JPEG (full) range
+    else:
+        luma, limited = frame.to_ndarray(format="gray"), False
+    return (cv2.rotate(luma, _ROTATE[rotation]) if rotation in _ROTATE else luma), limited
 
 
 def _decimated_yuv420(frame: av.VideoFrame, step: int) -> np.ndarray:

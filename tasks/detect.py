@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import cv2
+import numpy as np
 import pandas as pd
 from pandera.typing import DataFrame
 
@@ -23,6 +24,7 @@ class FaceScanner:
         self.rows: list[dict] = []
         self.chips: list[dict] = []
         self.sampled: list[dict] = []
+        self.latest: tuple[int, np.ndarray, np.ndarray] | None = None  # frame_idx, det_ids, boxes [n, 4]
 
     def add(self, frame: Frame) -> None:
         if frame.image_bgr is None:
@@ -49,6 +51,13 @@ class FaceScanner:
             self.chips.append({"det_id": det_id, "x0_px": x0, "y0_px": y0, "scale": scale, "jpeg": jpeg})
         self.sampled.append({"ep_id": self.ep_id, "frame_idx": frame.index, "t_s": frame.t_s,
                              "n_faces": len(self.rows) - n_before})
+        mine = self.rows[n_before:]
+        self.latest = (frame.index, np.array([r["det_id"] for r in mine], np.int64),
+                       np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in mine], float).reshape(-1, 4))
+
+    def boxes_at(self, frame_idx: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(det_ids, boxes) of the faces found on `frame_idx` when it is the frame just detected, else None."""
+        return self.latest[1:] if self.latest is not None and self.latest[0] == frame_idx else None
 
     def finish(self) -> tuple[DataFrame[SampledFrames], DataFrame[Detections], DataFrame[Chips]]:
         detections = pd.DataFrame(self.rows, columns=list(Detections.to_schema().columns))

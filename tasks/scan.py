@@ -1,7 +1,9 @@
-"""One decode pass for the `shots` and `detect` stages: a decode thread keeps a bounded queue of frames ahead
-(`decoding.prefetch`); every frame's small copy feeds the shot-cut detector and the sampled frames' full pixels feed
-the face detector. Each stage keeps its own key (its own module's code, inputs and models, as `stage_task` makes
-it), so a finished one is reused and the pass feeds only the other."""
+"""One decode pass for the `shots`, `detect` and `facecrops` stages: a decode thread keeps a bounded queue of frames
+ahead (`decoding.prefetch`); every frame's small copy feeds the shot-cut detector, the sampled frames' full pixels
+feed the face detector, and every frame's grey pixels feed the face-crop cutter (which follows the faces the
+detector found, or the stored detections when `detect` is reused). Each stage keeps its own key (its own module's
+code, inputs and models, as `stage_task` makes it), so a finished one is reused and the pass feeds only the
+others."""
 from __future__ import annotations
 
 import time
@@ -9,9 +11,10 @@ from typing import Any, NamedTuple
 
 from prefect import task
 
-from screenalytics.tasks.configs import DetectConfig, ShotsConfig
+from screenalytics.tasks.configs import DetectConfig, FaceCropsConfig, ShotsConfig
 from screenalytics.tasks.decoding import iter_frames, prefetch
 from screenalytics.tasks.detect import FaceScanner, frame_sampler, sampling_rate
+from screenalytics.tasks.facecrops import CropCutter, detections_by_frame
 from screenalytics.tasks.progress import ProgressHook, log_progress
 from screenalytics.tasks.runner import (
     TASK_OPTIONS,
@@ -22,7 +25,7 @@ from screenalytics.tasks.runner import (
     local_input,
     write_stage,
 )
-from screenalytics.tasks.schemas import Chips, Detections, EpisodeInfo, SampledFrames, Shots
+from screenalytics.tasks.schemas import Chips, Detections, EpisodeInfo, FaceCrops, SampledFrames, Shots
 from screenalytics.tasks.shots import ShotCutter
 
 
@@ -37,7 +40,8 @@ class _Fed(NamedTuple):
 
 STAGES = {"shots": _Fed("shot cuts", ShotCutter.__module__, {"shots": Shots}, ()),
           "detect": _Fed("face detection", FaceScanner.__module__,
-                         {"frames": SampledFrames, "detections": Detections, "chips": Chips}, ("face_detector",))}
+                         {"frames": SampledFrames, "detections": Detections, "chips": Chips}, ("face_detector",)),
+          "facecrops": _Fed("face crops", CropCutter.__module__, {"crops": FaceCrops}, ())}
 
 
 class _Timed:
@@ -61,6 +65,8 @@ class _Timed:
 def _produced(stage: str, result: Any, info: EpisodeInfo, detect_cfg: DetectConfig, detector: Any) -> tuple:
     if stage == "shots":
         return {"shots": result}, {"n_shots": len(result)}
+    if stage == "facecrops":
+        return {"crops": result}, {"n_crops": len(result)}
     frames, dets, chips = result
     return ({"frames": frames, "detections": dets, "chips": chips},
             {"n_sampled": len(frames), "n_faces": len(dets), "providers": detector.providers,
@@ -69,13 +75,20 @@ def _produced(stage: str, result: Any, info: EpisodeInfo, detect_cfg: DetectConf
 
 @task(name="scan", **TASK_OPTIONS)
 def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | None = None, *, info: EpisodeInfo,
-              shots_cfg: ShotsConfig, detect_cfg: DetectConfig) -> dict[str, StageOutput]:
-    """The `shots` and `detect` stage outputs, from at most one decode of the video. A stage's seconds are its own
-    compute plus an equal share of the time the pass waited for decoded frames (`info.decode_wait_s`)."""
+              shots_cfg: ShotsConfig, detect_cfg: DetectConfig,
+              facecrops_cfg: FaceCropsConfig | None = None) -> dict[str, StageOutput]:
+    """The `shots`, `detect` and (when `facecrops_cfg` is enabled) `facecrops` stage outputs, from at most one
+    decode of the video. A stage's seconds are its own compute plus an equal share of the time the pass waited for
+    decoded frames (`info.decode_wait_s`)."""
     hook = progress or log_progress
-    inputs = {"shots": {"info": info, "cfg": shots_cfg}, "detect": {"info": info, "cfg": detect_cfg}}
+    inputs: dict[str, dict[str, Any]] = {"shots": {"info": info, "cfg": shots_cfg},
+                                         "detect": {"info": info, "cfg": detect_cfg}}
+    if facecrops_cfg is not None and facecrops_cfg.enabled:
+        inputs["facecrops"] = {"info": info, "cfg": facecrops_cfg}
     keys, done = {}, {}
     for stage in inputs:
+        if stage == "facecrops":
+            inputs[stage]["detect"] = keys["detect"]
         keys[stage], found = find_stage(stage, STAGES[stage].module, ctx, models, STAGES[stage].roles, inputs[stage],
                                         hook)
         if found is not None:
@@ -84,12 +97,19 @@ def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | Non
     if not todo:
         return done
     detector = models.get("face_detector") if "detect" in todo else None
-    consumers = {"shots": lambda: ShotCutter(ep_id=ctx.ep_id, fps=info.fps, cfg=shots_cfg),
-                 "detect": lambda: FaceScanner(detector, ep_id=ctx.ep_id, cfg=detect_cfg)}
-    fed = {stage: _Timed(consumers[stage]()) for stage in todo}
+    fed: dict[str, _Timed] = {}
+    if "shots" in todo:
+        fed["shots"] = _Timed(ShotCutter(ep_id=ctx.ep_id, fps=info.fps, cfg=shots_cfg))
+    if "detect" in todo:
+        fed["detect"] = _Timed(FaceScanner(detector, ep_id=ctx.ep_id, cfg=detect_cfg))
+    if "facecrops" in todo:  # after the detector: it follows the faces found on the frame just detected
+        sampled = (fed["detect"].consumer.boxes_at if "detect" in fed
+                   else detections_by_frame(done["detect"].table("frames"), done["detect"].table("detections")))
+        fed["facecrops"] = _Timed(CropCutter(sampled, facecrops_cfg))
     frames = iter_frames(local_input(ctx.video.url),
                          keep=frame_sampler(detect_cfg) if "detect" in todo else (lambda _i, _t: False),
-                         small_width=shots_cfg.analysis_width_px if "shots" in todo else None)
+                         small_width=shots_cfg.analysis_width_px if "shots" in todo else None,
+                         gray="facecrops" in todo)
     started = time.perf_counter()
     with hook(" + ".join(STAGES[stage].label for stage in todo), info.n_frames) as step:
         for frame in prefetch(frames):

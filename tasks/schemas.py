@@ -103,6 +103,31 @@ class Chips(_Strict):
     jpeg: Series[object]
 
 
+class FaceCrops(_Strict):
+    """Grey 112x112 crops of the mouth and chin region at the full frame rate, for the active-speaker model: each
+    frame between two sampled frames carries, per face of the earlier one (`det_id`), a crop along the box
+    interpolated towards that face's box in the later one."""
+
+    det_id: Series[int] = pa.Field(ge=0)
+    frame_idx: Series[int] = pa.Field(ge=0)
+    t_s: Series[float]
+    jpeg: Series[object]
+
+    @pa.dataframe_check
+    def one_crop_per_face_and_frame(cls, df):  # noqa: N805
+        return ~df.duplicated(["det_id", "frame_idx"])
+
+
+class SpeakingScores(_Strict):
+    """Per track and frame, the active-speaker model's logit that the face is visibly talking (> 0: talking),
+    scored only while speech is heard."""
+
+    track_id: Series[int]
+    frame_idx: Series[int] = pa.Field(ge=0)
+    t_s: Series[float]
+    score: Series[float]
+
+
 class Tracks(_Strict):
     """One row per tracked detection (the link back to `det_id` is kept)."""
 

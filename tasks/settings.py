@@ -21,11 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from screenalytics.tasks.configs import (
     MODEL_DEFAULTS,
     STAGES,
+    AsdConfig,
     AudioConfig,
     ClusterConfig,
     DetectConfig,
     DiarizeConfig,
     EmbedConfig,
+    FaceCropsConfig,
     FusionConfig,
     GuardrailsConfig,
     MatchConfig,
@@ -51,6 +53,7 @@ class Settings(BaseModel):
     models: ModelsConfig = ModelsConfig()
     shots: ShotsConfig = ShotsConfig()
     detect: DetectConfig = DetectConfig()
+    facecrops: FaceCropsConfig = FaceCropsConfig()
     track: TrackConfig = TrackConfig()
     embed: EmbedConfig = EmbedConfig()
     cluster: ClusterConfig = ClusterConfig()
@@ -61,6 +64,7 @@ class Settings(BaseModel):
     vad: VadConfig = VadConfig()
     diarize: DiarizeConfig = DiarizeConfig()
     transcribe: TranscribeConfig = TranscribeConfig()
+    asd: AsdConfig = AsdConfig()
     fusion: FusionConfig = FusionConfig()
 
     @model_validator(mode="before")

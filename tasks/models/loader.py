@@ -40,7 +40,8 @@ def folder_sha256(folder: Path) -> str:
 class Models:
     """The models of one run. `identity(role)` is what a cache key records of a model; `get(role)` builds it."""
 
-    ROLES = ("face_detector", "face_embedder", "vad", "segmentation", "speaker_embedder", "pyannote", "transcriber")
+    ROLES = ("face_detector", "face_embedder", "active_speaker", "vad", "segmentation", "speaker_embedder", "pyannote",
+             "transcriber")
 
     def __init__(self, cfg: ModelsConfig, model_dir: str, *, det_thresh: float | None = None):
         self.cfg = cfg
@@ -97,6 +98,9 @@ class Models:
                        else registry.sha256_file(registry.dlib_paths()["recognition"]))
             return (registry.embedder_identity(cfg.face_embedder, cfg.arcface_model), weights,
                     "screenalytics.tasks.models.embedder")
+        if role == "active_speaker":
+            registry.LR_ASD.path()
+            return registry.LR_ASD.name, registry.LR_ASD.sha256, "screenalytics.tasks.models.lr_asd"
         if role == "vad":
             return registry.SILERO.name, self._packaged(registry.SILERO), "screenalytics.tasks.models.vad"
         if role == "segmentation":
@@ -154,6 +158,11 @@ class Models:
 
         return make_embedder(self.cfg.face_embedder, arcface_model=self.cfg.arcface_model, threads=self.cfg.threads,
                              providers=self.providers() if self.cfg.face_embedder == "arcface" else None)
+
+    def _build_active_speaker(self) -> Any:
+        from screenalytics.tasks.models.lr_asd import ActiveSpeakerNet
+
+        return ActiveSpeakerNet(registry.LR_ASD.path(), self.providers(), threads=self.cfg.threads)
 
     def _build_vad(self) -> Any:
         from screenalytics.tasks.models.vad import SileroVad

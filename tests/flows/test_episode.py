@@ -14,8 +14,8 @@ from screenalytics.tasks.configs import MODEL_DEFAULTS
 from screenalytics.tasks.models.registry import SFACE, YUNET
 from tests.conftest import HAMILTON
 
-STAGES = ["probe", "audio", "vad", "diarize", "transcribe", "shots", "detect", "track", "embed", "cluster", "facebank",
-          "match", "screentime", "mouth", "fusion"]
+STAGES = ["probe", "audio", "vad", "diarize", "transcribe", "shots", "detect", "facecrops", "track", "embed", "cluster",
+          "facebank", "match", "screentime", "mouth", "asd", "fusion"]
 
 
 def published(root: Path, ep_id: str, name: str) -> pd.DataFrame:
