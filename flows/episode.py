@@ -2,10 +2,11 @@
 
     probe -> audio -> vad -> diarize ------------------------------------------------\\
                          \\-> transcribe --------------------------------------------- fusion -> publish
+                          \\-> asd (+ facecrops, track, audio): who is visibly talking --/
                 (voicebank) --------------------------------------------------------/
     probe -> scan: shots ---\\                                                      /
            (one decode) detect -> track -> embed -> cluster -> match (+ facebank) -> screentime
-                                \\-> mouth -------------------------------------------/
+                        facecrops
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from screenalytics.tasks.facebank import facebank_task
 from screenalytics.tasks.fusion import fusion_task
 from screenalytics.tasks.match import match_task
 from screenalytics.tasks.models.loader import Models
-from screenalytics.tasks.mouth import mouth_task
 from screenalytics.tasks.probe import probe_task
 from screenalytics.tasks.progress import ProgressHook
 from screenalytics.tasks.scan import scan_task
@@ -68,7 +68,7 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
 
     known = facebank_task.submit(**run, source=bank, cfg=s.detect) if bank else None
     scanned = scan_task.submit(**run, info=info, shots_cfg=s.shots, detect_cfg=s.detect,
-                               facecrops_cfg=s.facecrops).result()
+                               facecrops_cfg=s.facecrops if audio else None).result()
     shots, detect = scanned["shots"], scanned["detect"]
     track = track_task.submit(**run, detect=detect, shots=shots, cfg=s.track, sample_fps=sampling_rate(s.detect,
                                                                                                        info.fps))
@@ -79,12 +79,11 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
     match = match_task.submit(**run, cluster=cluster, embed=embed, facebank=known, cfg=s.match)
     screentime = screentime_task.submit(**run, match=match, cluster=cluster, embed=embed, track=track, detect=detect,
                                         shots=shots, info=info, cfg=s.screentime, guardrails=s.guardrails)
-    mouth = mouth_task.submit(**run, track=track, detect=detect, patch_px=s.fusion.mouth_px)
-    fusion = fusion_task.submit(**run, screentime=screentime, match=match, embed=embed, detect=detect, mouth=mouth,
+    fusion = fusion_task.submit(**run, screentime=screentime, match=match, embed=embed, shots=shots, asd=talking,
                                 speakers=speakers, transcript=transcript, voicebank=heard, info=info, cfg=s.fusion)
 
     futures = {"track": track, "embed": embed, "cluster": cluster,
-               "facebank": known, "match": match, "screentime": screentime, "mouth": mouth, "fusion": fusion,
+               "facebank": known, "match": match, "screentime": screentime, "fusion": fusion,
                "audio": audio, "vad": speech, "diarize": speakers, "transcribe": transcript, "voicebank": heard,
                "asd": talking}
     outputs = {"probe": probe, **scanned, **{name: f.result() for name, f in futures.items() if f is not None}}

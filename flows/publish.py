@@ -22,7 +22,7 @@ PUBLISHED = {  # stage -> (artifact, published name) under {root}/episodes/{ep_i
     "diarize": [("turns", "speaker_turns.parquet"), ("voices", "voices.parquet")],
     "fusion": [("screentime", "screentime.parquet"), ("intervals", "intervals.parquet"),
                ("timeline.png", "timeline.png"), ("voice_links", "voice_links.parquet"),
-               ("transcript", "transcript.parquet")],
+               ("turn_speakers", "turn_speakers.parquet"), ("transcript", "transcript.parquet")],
 }
 
 
@@ -52,7 +52,8 @@ def publish(ctx: RunContext, outputs: dict[str, StageOutput], settings: Settings
         "stages": {name: {"key": out.key, "seconds": round(out.seconds, 3),
                           "state": "Cached" if out.cached else "Completed", "info": out.info}
                    for name, out in outputs.items()},
-        "metrics": info["metrics"], "warnings": [*notes, *info["warnings"]],
+        "metrics": info["metrics"],
+        "warnings": [*notes, *info["warnings"], *outputs["fusion"].info.get("warnings", [])],
     }
     storage.write_json(manifest, storage.join(ctx.episode_url, "manifest.json"))
     return manifest

@@ -10,7 +10,8 @@ VIEWS = {  # view name -> file under {root}/episodes/{ep_id}/
     "episodes": "episode.parquet", "shots": "shots.parquet", "detections": "detections.parquet",
     "tracks": "tracks.parquet", "identities": "identities.parquet", "screentime": "screentime.parquet",
     "intervals": "intervals.parquet", "speech": "speech.parquet", "speaker_turns": "speaker_turns.parquet",
-    "voices": "voices.parquet", "voice_links": "voice_links.parquet", "transcript": "transcript.parquet",
+    "voices": "voices.parquet", "voice_links": "voice_links.parquet", "turn_speakers": "turn_speakers.parquet",
+    "transcript": "transcript.parquet",
 }
 
 

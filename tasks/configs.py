@@ -202,16 +202,34 @@ class TranscribeConfig(StageConfig):
 
 
 class FusionConfig(StageConfig):
-    min_cooccurrence: float = Field(0.2, ge=0, le=1, description="A face is a candidate for a voice when it is on "
-                                    "screen for at least this share of the voice's speech.")
-    min_mouth_lift: float = Field(0.3, description="A second voice joins a person who already has one only if "
-                                  "their mouth moves this much more (relative) while it speaks than otherwise.")
-    min_confidence: float = Field(0.3, ge=0, le=1, description="Below this a voice stays `voice_N`.")
-    min_voice_similarity: float = Field(0.5, ge=-1, le=1, description="With a voicebank: a voice sounds like an "
-                                        "enrolled person at this cosine similarity or more (ECAPA: same speaker "
-                                        "0.74-0.89, others <= 0.25 on AMI); that similarity is then its evidence for "
-                                        "the person, on screen or not.")
-    mouth_px: int = Field(32, ge=8, description="Side of the landmark-aligned mouth patch compared between samples.")
+    """Who speaks each turn, from the active-speaker scores (docs/active_speaker.md, "Attribution")."""
+
+    talking_score: float = Field(
+        0.0, description="Active-speaker logit above which a frame counts as talking. Higher credits fewer "
+        "turns to faces seen talking (fewer listeners' false frames, more missed talkers).")
+    min_talking_s: float = Field(
+        0.5, ge=0, description="Seconds a face must be seen talking during a voice (or a turn, for a voice with no "
+        "owner) to take it. Higher leaves more voices unattributed (`voice_N`).")
+    min_talking_rate: float = Field(
+        0.3, ge=0, le=1, description="A voice's owner talked for at least this share of the time their face was "
+        "watched while the voice spoke. Higher rejects more listeners, and more owners mostly seen in profile.")
+    turn_talking_rate: float = Field(
+        0.5, ge=0, le=1, description="Within one turn, a face talking for this share of its watched time counts as "
+        "the turn's talker; the owner below it counts as quiet. Lower splits merged voices more eagerly.")
+    min_split_s: float = Field(
+        1.0, ge=0, description="Seconds another face must be seen talking in a turn whose voice's owner is seen "
+        "quiet, to take the turn from the owner (diarization merged two voices). Higher keeps voices whole.")
+    min_voice_similarity: float = Field(0.5, ge=-1, le=1, description="With a voicebank: a voice no face was seen "
+                                        "speaking is the enrolled person it sounds like at this cosine similarity "
+                                        "or more (ECAPA: same speaker 0.74-0.89, others <= 0.25 on AMI).")
+    warn_seen_talking_s: float = Field(
+        2.0, ge=0, description="Warn about a named person seen talking this long but credited with no speech, and "
+        "about a voice with this much speech never seen talking.")
+    warn_confidence: float = Field(
+        0.5, ge=0, le=1, description="Warn when turns attributed below this confidence add up to "
+        "warn_seen_talking_s of speech.")
+    warn_word_probability: float = Field(
+        0.5, ge=0, le=1, description="Warn when the transcript's mean word probability is below this.")
 
 
 class GuardrailsConfig(StageConfig):

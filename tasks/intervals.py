@@ -64,3 +64,19 @@ def same_frame_pairs(points: pd.DataFrame, column: str) -> set[tuple[int, int]]:
             for j in range(i + 1, len(uniq)):
                 pairs.add((int(uniq[i]), int(uniq[j])))
     return pairs
+
+
+def split_at(spans: pd.DataFrame, cuts: np.ndarray) -> pd.DataFrame:
+    """`spans` (start_s/end_s and any other columns) cut at every time of `cuts` strictly inside a span; the other
+    columns are repeated on each piece."""
+    cuts = np.unique(np.asarray(cuts, float))
+    starts, ends = spans["start_s"].to_numpy(float), spans["end_s"].to_numpy(float)
+    lo = np.searchsorted(cuts, starts, side="right")
+    pieces = np.searchsorted(cuts, ends, side="left") - lo + 1
+    out = spans.loc[spans.index.repeat(pieces)].reset_index(drop=True)
+    k = np.arange(len(out)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    first, last = np.repeat(lo, pieces), np.repeat(pieces, pieces) - 1
+    bounds = np.r_[cuts, np.inf]
+    out["start_s"] = np.where(k == 0, np.repeat(starts, pieces), bounds[np.clip(first + k - 1, 0, len(cuts))])
+    out["end_s"] = np.where(k == last, np.repeat(ends, pieces), bounds[np.clip(first + k, 0, len(cuts))])
+    return out

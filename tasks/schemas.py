@@ -11,7 +11,7 @@ import pandera.pandas as pa
 from pandera.typing.pandas import Series
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class _Strict(pa.DataFrameModel):
@@ -138,16 +138,6 @@ class Tracks(_Strict):
     t_s: Series[float]
 
 
-class MouthActivity(_Strict):
-    """Change of the landmark-aligned mouth patch since the track's previous sample (NaN: first or unreadable)."""
-
-    ep_id: Series[str]
-    det_id: Series[int] = pa.Field(unique=True)
-    track_id: Series[int] = pa.Field(ge=0)
-    t_s: Series[float]
-    activity: Series[float] = pa.Field(nullable=True, ge=0)
-
-
 class FaceEmbeddings(_Strict):
     """Embeddings of the quality-gated faces chosen per track."""
 
@@ -225,16 +215,31 @@ class Voices(_Strict):
 
 
 class VoiceLinks(_Strict):
-    """Each voice's owner: a person_id (on screen, or enrolled in the voicebank), or the voice itself (`voice_N`)
-    when nobody fits; with the evidence (co-occurrence share, mouth lift, voicebank similarity) and the confidence
-    (0 when unlinked)."""
+    """Each voice's owner: the person seen talking most while it speaks, or enrolled in the voicebank; else the
+    voice itself (`voice_N`, also when its owner is an unnamed face); with the evidence (seconds seen talking and
+    the share of the watched time that was talking, voicebank similarity) and the confidence (0 when unlinked)."""
 
     ep_id: Series[str]
     speaker: Series[str] = pa.Field(unique=True)
     person_id: Series[str]
-    cooccurrence: Series[float] = pa.Field(nullable=True)
-    mouth_lift: Series[float] = pa.Field(nullable=True)
+    face_id: Series[str] = pa.Field(nullable=True)
+    talking_s: Series[float] = pa.Field(ge=0)
+    talking_rate: Series[float] = pa.Field(ge=0, le=1)
     voice_similarity: Series[float] = pa.Field(nullable=True)
+    confidence: Series[float] = pa.Field(ge=0, le=1)
+
+
+class TurnSpeakers(_Spans):
+    """Each diarization turn with the person credited for it (a cast member, or the voice label when nobody named
+    is seen or known to speak it), the face seen talking (`face_id`, may be unnamed), how the choice was made
+    (`source`: seen_talking, voice, voicebank, none) and the evidence."""
+
+    speaker: Series[str]
+    person_id: Series[str]
+    face_id: Series[str] = pa.Field(nullable=True)
+    source: Series[str] = pa.Field(isin=["seen_talking", "voice", "voicebank", "none"])
+    talking_s: Series[float] = pa.Field(ge=0)
+    seen_s: Series[float] = pa.Field(ge=0)
     confidence: Series[float] = pa.Field(ge=0, le=1)
 
 

@@ -17,9 +17,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "vs_peer_x": (">=", 5.0), "over_floor": ("<=", 0.25), "peak_rss_mb": ("<=", 2048.0),
 }
 HEADLINE = tuple(TARGETS)
-VISION_STAGES = ("probe", "shots", "detect", "track", "embed", "cluster", "facebank", "match", "screentime", "mouth",
-                 "fusion")
-AUDIO_STAGES = ("audio", "vad", "diarize", "transcribe", "voicebank")
+VISION_STAGES = ("probe", "shots", "detect", "facecrops", "track", "embed", "cluster", "facebank", "match",
+                 "screentime", "fusion")
 SPANS = ["person", "start_s", "end_s"]
 
 

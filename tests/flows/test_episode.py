@@ -15,7 +15,7 @@ from screenalytics.tasks.models.registry import SFACE, YUNET
 from tests.conftest import HAMILTON
 
 STAGES = ["probe", "audio", "vad", "diarize", "transcribe", "shots", "detect", "facecrops", "track", "embed", "cluster",
-          "facebank", "match", "screentime", "mouth", "asd", "fusion"]
+          "facebank", "match", "screentime", "asd", "fusion"]
 
 
 def published(root: Path, ep_id: str, name: str) -> pd.DataFrame:
@@ -100,7 +100,9 @@ def test_audio_setting_change_reruns_audio_and_fusion_only(grid_run, grid_episod
     states = {s: changed["stages"][s]["state"] for s in STAGES}
     assert states == {s: "Completed" if s in {"diarize", "fusion"} else "Cached" for s in STAGES}
     table = published(root, "grid", "screentime.parquet")
-    assert (table["speaking_s"] > 0).sum() == 1, "one voice: one person speaks"
+    turns = published(root, "grid", "turn_speakers.parquet")
+    assert turns["speaker"].nunique() == 1
+    assert (table["speaking_s"] > 0).sum() == 4, "one voice over four people, each seen talking: split back"
 
 
 def test_a_table_this_run_did_not_produce_is_removed_not_left_stale(grid_run, grid_episode):

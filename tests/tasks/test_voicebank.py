@@ -1,14 +1,13 @@
-"""Voicebank: enrolment from recordings of known people, matching to diarized voices, and its evidence in fusion."""
+"""Voicebank: enrolment from recordings of known people and matching to diarized voices (its use in attribution:
+tests/tasks/test_fusion.py)."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from screenalytics.tasks.configs import FusionConfig
 from screenalytics.tasks.decoding import Audio
 from screenalytics.tasks.errors import InputError
-from screenalytics.tasks.fusion import link_voices
 from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.rttm import read_rttm
 from tests.conftest import SHARED
@@ -69,31 +68,6 @@ def test_voices_of_one_meeting_are_named_from_another(tmp_path, settings, models
         owner = max(share, key=share.get)
         assert sims.loc[voice].idxmax() == owner, (voice, sims.loc[voice], share)
         assert sims.loc[voice, owner] >= minimum > sims.loc[voice].drop(owner).max(), sims.loc[voice]
-
-
-def faces(person: str, times: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"t_s": times, "person_id": person, "face_h_px": 100.0, "activity": np.nan})
-
-
-def test_a_narrator_heard_over_someone_elses_shots_is_named_by_the_voicebank():
-    """A on screen throughout; voice_0 is A's, voice_1 a narrator never seen. Without a voicebank the narrator stays
-    `voice_1` (A is taken and no mouth evidence says otherwise); enrolled, it is named, with its similarity; a
-    similarity under `min_voice_similarity` adds nothing."""
-    cfg = FusionConfig()
-    samples = faces("A", np.arange(0, 20, 0.5))
-    turns = pd.DataFrame({"start_s": [0.0, 10.0], "end_s": [8.0, 18.0], "speaker": ["voice_0", "voice_1"]})
-    plain = link_voices(samples, turns, cfg, ep_id="e").set_index("speaker")
-    assert plain["person_id"].to_dict() == {"voice_0": "A", "voice_1": "voice_1"}
-    heard = pd.DataFrame({"speaker": ["voice_0", "voice_1", "voice_0", "voice_1"],
-                          "person_id": ["narrator", "narrator", "A", "A"], "similarity": [0.1, 0.8, 0.2, 0.1]})
-    named = link_voices(samples, turns, cfg, ep_id="e", similarity=heard).set_index("speaker")
-    assert named["person_id"].to_dict() == {"voice_0": "A", "voice_1": "narrator"}
-    assert named.loc["voice_1", "voice_similarity"] == pytest.approx(0.8)
-    assert named.loc["voice_1", "confidence"] == pytest.approx(0.8)
-    assert np.isnan(named.loc["voice_1", "cooccurrence"])
-    weak = heard.assign(similarity=[0.1, cfg.min_voice_similarity - 0.01, 0.2, 0.1])
-    assert link_voices(samples, turns, cfg, ep_id="e", similarity=weak).set_index("speaker").loc[
-        "voice_1", "person_id"] == "voice_1"
 
 
 def test_bad_voicebanks_get_clear_errors(tmp_path, models, ecapa):
