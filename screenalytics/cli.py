@@ -73,6 +73,22 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
 
 
 @app.command()
+def preview(ep_id: str = typer.Argument(..., help="Episode id of a finished run."),
+            out: Path = typer.Option(Path("preview.mp4"), "--out", help="Video file to write (MP4)."),
+            start: float = typer.Option(0.0, "--start", help="First second (container time)."),
+            end: float | None = typer.Option(None, "--end", help="Last second (default: the end)."),
+            root: str | None = RootOpt) -> None:
+    """Render a run's attribution: each face's box and name, green while it is seen talking, red while quiet, who is
+    credited with the speech heard (off screen or not), the audio muxed in. Decodes only the range."""
+    with user_errors():
+        from screenalytics.preview import load_tables, render
+
+        settings = settings_for(root, None, {})
+        frames = render(load_tables(settings.root, ep_id), out, start, end)
+        console.print(f"Wrote {out} ({frames} frames)")
+
+
+@app.command()
 def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shots, detections, tracks, "
                                     "identities, screentime, intervals, speech, speaker_turns, voices, "
                                     "voice_links, transcript."),

@@ -189,3 +189,39 @@ def test_narration_over_the_cast_is_nobody_s_speech(prefect_harness, tmp_path):
     print(f"narrator episode: {unnamed.index[0]} off screen {unnamed['offscreen_speaking_s'].iloc[0]:.2f} s "
           f"(narration {narration:.2f} s)")
     assert len(unnamed) == 1 and unnamed["offscreen_speaking_s"].iloc[0] >= 0.8 * narration
+
+
+def test_preview_shows_who_is_seen_talking_with_the_audio(voices_run, tmp_path):
+    """`screenalytics preview` over a range: only that range is rendered, with its audio; a box is green where
+    its face is scored talking and red where scored quiet (a reaction shot's listener)."""
+    import av
+    from typer.testing import CliRunner
+
+    from screenalytics.cli import app
+    from screenalytics.preview import QUIET, TALKING, faces_at, load_tables
+
+    folder, truth, inputs = voices_run
+    tables = load_tables(inputs["root"], "voices")
+    start, end = 2.0, 8.0
+    out = tmp_path / "preview.mp4"
+    result = CliRunner().invoke(app, ["preview", "voices", "--out", str(out), "--start", str(start), "--end",
+                                      str(end), "--root", inputs["root"]])
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    with av.open(str(out)) as container:
+        audio_s = sum(f.samples for f in container.decode(audio=0)) / container.streams.audio[0].rate
+    assert len(frames) == round((end - start) * 25) and abs(audio_s - (end - start)) <= 0.1
+    checked = set()
+    for state, colour in (("talking", TALKING), ("quiet", QUIET)):
+        scored = tables.scores[(tables.scores["t_s"] >= start) & (tables.scores["t_s"] < end - 0.1)]
+        scored = scored[scored["score"] > 1.0] if state == "talking" else scored[scored["score"] < -1.0]
+        if scored.empty:
+            continue
+        row = scored.iloc[len(scored) // 2]
+        box = next(b for track, b, _ in faces_at(tables.boxes, row.t_s) if track == row.track_id)
+        image = frames[int(round((row.t_s - start) * 25))]
+        edge = image[int(round(box[1])), int(box[0] + box[2]) // 2].astype(int)
+        assert np.abs(edge - np.array(colour)).max() <= 60, (state, edge, colour)
+        checked.add(state)
+    assert checked == {"talking", "quiet"}
