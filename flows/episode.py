@@ -80,7 +80,8 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
     screentime = screentime_task.submit(**run, match=match, cluster=cluster, embed=embed, track=track, detect=detect,
                                         shots=shots, info=info, cfg=s.screentime, guardrails=s.guardrails)
     fusion = fusion_task.submit(**run, screentime=screentime, match=match, embed=embed, shots=shots, asd=talking,
-                                speakers=speakers, transcript=transcript, voicebank=heard, info=info, cfg=s.fusion)
+                                speakers=speakers, speech=speech, transcript=transcript, voicebank=heard, info=info,
+                                cfg=s.fusion)
 
     futures = {"track": track, "embed": embed, "cluster": cluster,
                "facebank": known, "match": match, "screentime": screentime, "fusion": fusion,

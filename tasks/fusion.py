@@ -1,5 +1,6 @@
-"""Fusion: who is on screen, who speaks each turn (`attribution`, from the active-speaker scores; turns are cut at
-shot cuts first, so each piece is judged on what its shot shows), and the screen time table.
+"""Fusion: who is on screen, who speaks each turn (`attribution`, from the active-speaker scores; turns are cut to
+voice activity's speech and at shot cuts first, so each piece is speech judged on what its shot shows), and the
+screen time table.
 
 speaking_s: seconds of the turns credited to the person, on or off screen; overlap_s: of those, seconds the person
 is also on screen; offscreen_speaking_s = speaking_s − overlap_s.
@@ -19,7 +20,7 @@ from screenalytics.tasks.attribution import (
     voice_owners,
 )
 from screenalytics.tasks.configs import FusionConfig
-from screenalytics.tasks.intervals import intersect, merge_intervals, split_at
+from screenalytics.tasks.intervals import clip_to, intersect, merge_intervals, split_at
 from screenalytics.tasks.runner import Produced, StageOutput, StageRun, stage_task
 from screenalytics.tasks.schemas import (
     EpisodeInfo,
@@ -106,15 +107,18 @@ def screen_time(intervals: DataFrame[Intervals], identities: DataFrame[Identitie
 @stage_task("fusion", tables={"screentime": ScreenTime, "intervals": Intervals, "voice_links": VoiceLinks,
                               "turn_speakers": TurnSpeakers, "transcript": Words})
 def fusion_task(run: StageRun, screentime: StageOutput, match: StageOutput, embed: StageOutput, shots: StageOutput,
-                asd: StageOutput | None, speakers: StageOutput | None, transcript: StageOutput | None,
+                asd: StageOutput | None, speakers: StageOutput | None, speech: StageOutput | None,
+                transcript: StageOutput | None,
                 voicebank: StageOutput | None, info: EpisodeInfo, cfg: FusionConfig) -> Produced:
     ep_id = run.ctx.ep_id
     visual, identities = screentime.table("intervals"), match.table("identities")
     outputs: dict[str, object] = {}
     intervals = visual
     if speakers is not None:
-        # a turn across a cut is judged shot by shot (a reaction shot is a cut away from the talker)
-        turns = split_at(speakers.table("turns").reset_index(drop=True), shots.table("shots")["start_s"].to_numpy()[1:])
+        # speech only (a turn may bridge a pause that voice activity heard as silence), and judged shot by shot
+        # (a reaction shot is a cut away from the talker)
+        heard_speech = speech.table("speech") if speech is not None else speakers.table("turns")
+        turns = split_at(clip_to(speakers.table("turns"), heard_speech), shots.table("shots")["start_s"].to_numpy()[1:])
         scores = asd.table("scores") if asd is not None else SpeakingScores.validate(
             pd.DataFrame(columns=list(SpeakingScores.to_schema().columns)))
         people = scored_people(scores, embed.table("track_segments"), identities)

@@ -80,3 +80,12 @@ def split_at(spans: pd.DataFrame, cuts: np.ndarray) -> pd.DataFrame:
     out["start_s"] = np.where(k == 0, np.repeat(starts, pieces), bounds[np.clip(first + k - 1, 0, len(cuts))])
     out["end_s"] = np.where(k == last, np.repeat(ends, pieces), bounds[np.clip(first + k, 0, len(cuts))])
     return out
+
+
+def clip_to(spans: pd.DataFrame, within: pd.DataFrame) -> pd.DataFrame:
+    """`spans` (start_s/end_s and any other columns) cut to the union of `within`: each span keeps its pieces
+    inside it, the other columns repeated on each."""
+    pieces = split_at(spans, np.r_[within["start_s"].to_numpy(float), within["end_s"].to_numpy(float)])
+    middle = ((pieces["start_s"] + pieces["end_s"]) / 2).to_numpy()
+    keep = inside(middle, within) & (pieces["end_s"] > pieces["start_s"]).to_numpy()
+    return pieces[keep].reset_index(drop=True)

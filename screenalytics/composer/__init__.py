@@ -20,6 +20,7 @@ from screenalytics.composer.plans import (
     sample_plan,
     tv_hard_plan,
     voices_plan,
+    who_talks_plan,
 )
 from screenalytics.composer.sample import build_sample, extract_stills, plan_for
 from screenalytics.composer.shots import EPISODE_SOURCE_WINDOW_S, STILL_TIMES_S, Layer, Shot, Source
@@ -27,4 +28,4 @@ from screenalytics.composer.truth import EpisodeTruth
 
 __all__ = ["AUDIO_RATE", "EPISODE_SOURCE_WINDOW_S", "STILL_TIMES_S", "EpisodeTruth", "Layer", "Shot", "Source",
            "bench_plan", "build_sample", "check_source_window", "compose_episode", "extract_stills", "narrator_plan",
-           "plan_for", "sample_plan", "tv_hard_plan", "voices_plan"]
+           "plan_for", "sample_plan", "tv_hard_plan", "voices_plan", "who_talks_plan"]

@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 
 from screenalytics.composer.music import music_bar, music_chunk
-from screenalytics.composer.shots import Shot
+from screenalytics.composer.shots import Shot, Source
 from screenalytics.composer.truth import _VIS, _VOX, EpisodeTruth, _frame
 
 AUDIO_RATE = 48_000
+TWO_VOICES_GAIN = 0.7  # each of two voices heard at once, so that their sum stays clear of clipping
 _CACHE_LIMIT_BYTES = 64 * 2**20  # decode small clips once; stream bigger ones
 _EPS = 1e-6
 
@@ -117,11 +118,16 @@ def _check_sources(shots: Sequence[Shot], tl: list[tuple[int, int, int]], fps: i
             if start < 0 or _src_index(start, n - 1, fps, sfps) >= nsrc:
                 raise ValueError(f"{path.name}: needs [{start}, {start + n / fps}) s but the "
                                  f"source has {nsrc / sfps:.3f} s (looping is not allowed)")
-        if shot.voice:
-            vp = Path(shot.voice.path)
+        for voice in _voices(shot):
+            vp = Path(voice.path)
             a = audio[vp] = audio[vp] if vp in audio else _load_audio(vp)
-            if shot.voice.start_s < 0 or round((shot.voice.start_s + n / fps) * AUDIO_RATE) > a.shape[1]:
-                raise ValueError(f"{Path(shot.voice.path).name}: voice needs audio beyond its end")
+            if voice.start_s < 0 or round((voice.start_s + n / fps) * AUDIO_RATE) > a.shape[1]:
+                raise ValueError(f"{Path(voice.path).name}: voice needs audio beyond its end")
+
+
+def _voices(shot: Shot) -> list[Source]:
+    """The voices a shot plays (two when two people talk at once)."""
+    return [v for v in (shot.voice, shot.second_voice) if v is not None]
 
 
 def _visible(tl: list[tuple[int, int, int]], k: int) -> tuple[int, int]:
@@ -145,9 +151,9 @@ def _truth(shots: Sequence[Shot], tl: list[tuple[int, int, int]], fps: int,
         a, b = _visible(tl, k)
         for ly in shot.layers:
             spans.setdefault(ly.person, []).append((a, b))
-        if shot.voice:
+        for voice in _voices(shot):
             a, b = _voice_span(tl, k)
-            vox.append((shot.voice.name, a / fps, b / fps, shot.voice.start_s + (a - tl[k][0]) / fps))
+            vox.append((voice.name, a / fps, b / fps, voice.start_s + (a - tl[k][0]) / fps))
     vis = []
     for person, iv in spans.items():
         merged: list[list[int]] = []
@@ -187,7 +193,7 @@ def _render(shot: Shot, vids: list[_Video], j: int, n: int, fps: int,
         canvas = cv2.resize(bg, size, interpolation=cv2.INTER_AREA)
     for ly, v in zip(shot.layers, vids):
         x, y, w, h = ly.rect
-        img = v.get(_src_index(ly.start_s, j, fps, v.fps))
+        img = v.get(_src_index(ly.start_s, 0 if ly.freeze else j, fps, v.fps))
         shrink = w * h < img.shape[0] * img.shape[1]
         img = _fx(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC),
                   ly.dim, ly.blur)
@@ -226,13 +232,14 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
     audio: dict[Path, np.ndarray] = {}
     _check_sources(shots, tl, fps, audio)
     truth = _truth(shots, tl, fps, size)
-    segs = []  # (first sample, end sample, track, track sample at first sample)
+    segs = []  # (first sample, end sample, track, track sample at first sample, gain)
     for k, shot in enumerate(shots):
-        if shot.voice:
+        gain = TWO_VOICES_GAIN if shot.second_voice else 1.0
+        for voice in _voices(shot):
             a, b = _voice_span(tl, k)
             s0 = round(a * AUDIO_RATE / fps)
-            src0 = round((shot.voice.start_s + (a - tl[k][0]) / fps) * AUDIO_RATE)
-            segs.append((s0, round(b * AUDIO_RATE / fps), audio[Path(shot.voice.path)], src0))
+            src0 = round((voice.start_s + (a - tl[k][0]) / fps) * AUDIO_RATE)
+            segs.append((s0, round(b * AUDIO_RATE / fps), audio[Path(voice.path)], src0, gain))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cache: _Cache = {}
@@ -262,10 +269,14 @@ def compose_episode(shots: Sequence[Shot], out_path: str | Path, fps: int = 25,
             chunk = np.zeros((2, s1 - s0), np.float32)
             if bar is not None:
                 chunk += music_chunk(bar, s0, s1, music_dbfs)
-            for a, b, track, src0 in segs:
+            mixed = np.zeros_like(chunk)
+            voiced = np.zeros(s1 - s0, bool)
+            for a, b, track, src0, gain in segs:
                 lo, hi = max(a, s0), min(b, s1)
                 if lo < hi:
-                    chunk[:, lo - s0:hi - s0] = track[:, src0 + lo - a:src0 + hi - a]
+                    mixed[:, lo - s0:hi - s0] += gain * track[:, src0 + lo - a:src0 + hi - a]
+                    voiced[lo - s0:hi - s0] = True
+            chunk[:, voiced] = mixed[:, voiced]
             af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
             af.sample_rate, af.pts = AUDIO_RATE, s0
             c.mux(aus.encode(af))

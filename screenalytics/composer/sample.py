@@ -18,6 +18,7 @@ from screenalytics.composer.plans import (
     sample_plan,
     tv_hard_plan,
     voices_plan,
+    who_talks_plan,
 )
 from screenalytics.composer.shots import STILL_TIMES_S, Shot
 from screenalytics.composer.speech_truth import speaking_truth
@@ -41,6 +42,8 @@ def plan_for(kind: str, clips: dict[str, Path], crowd: Path | None = None,
         return voices_plan(clips)
     if kind == "narrator":
         return narrator_plan(clips)
+    if kind in ("who_talks", "at_once"):
+        return who_talks_plan(clips, crowd, at_once=kind == "at_once")
     raise ValueError(f"unknown kind {kind!r}")
 
 
@@ -65,12 +68,13 @@ def extract_stills(video_path: str | Path, out_dir: str | Path,
 
 
 def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
-                 kind: Literal["sample", "tv_hard", "voices", "narrator", "bench"] = "sample",
+                 kind: Literal["sample", "tv_hard", "voices", "narrator", "who_talks", "at_once", "bench"] = "sample",
                  crowd: str | Path | None = None, duration_s: float | None = None) -> dict[str, Path]:
     """Compose a sample episode + truth + facebank into ``out_dir``; return their paths.
 
     Writes episode.mp4, truth.json and facebank/<person>/still_*.jpg (stills at STILL_TIMES_S,
-    outside the episode's source window) for every person the plan shows or voices. The ``bench`` kind
+    outside the episode's source window) for every cast person the plan shows or voices (not for layers marked
+    `cast=False`). The ``bench`` kind
     (``duration_s`` long) plays a music bed under its speech.
     """
     out_dir = Path(out_dir)
@@ -81,8 +85,8 @@ def build_sample(out_dir: str | Path, clips_dir: str | Path = DEFAULT_CLIPS_DIR,
                             music_dbfs=BENCH_MUSIC_DBFS if kind == "bench" else None)
     truth.speaking = speaking_truth(truth.voice, clips)
     truth_path = truth.to_json(out_dir / "truth.json")
-    people = sorted({ly.person for s in shots for ly in s.layers}
-                    | {s.voice.name for s in shots if s.voice})
+    people = sorted({ly.person for s in shots for ly in s.layers if ly.cast}
+                    | {v.name for s in shots for v in (s.voice, s.second_voice) if v})
     for name in people:
         extract_stills(clips[name], out_dir / "facebank" / name, STILL_TIMES_S)
     return {"episode": out_dir / "episode.mp4", "truth": truth_path, "facebank": out_dir / "facebank"}

@@ -37,6 +37,8 @@ class Layer:
     dim: float = 1.0  # brightness factor of this layer
     blur: float = 0.0  # gaussian sigma (px) on this layer
     border: int = 0  # white frame around the layer (px), e.g. for a picture-in-picture inset
+    freeze: bool = False  # show the frame at start_s for the whole shot (a photo, a freeze-frame, a still listener)
+    cast: bool = True  # False: a person the facebank does not hold (a photo of a stranger, an extra)
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,4 @@ class Shot:
     pan: tuple[float, float] | None = None  # horizontal offset (px), from a to b over the shot
     dissolve_s: float = 0.0  # cross-dissolve INTO the next shot (shots overlap this long)
     voice: Source | None = None  # audio played while the shot is visible; None = silence
+    second_voice: Source | None = None  # another voice at the same time (two people talking at once)
