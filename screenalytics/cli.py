@@ -108,7 +108,8 @@ def query(sql: str = typer.Argument(..., help="SQL over the views episodes, shot
 
 @app.command()
 def sample(out_dir: Path = typer.Argument(Path("out/sample"), help="Where to write the episode."),
-           kind: str = typer.Option("sample", "--kind", help="sample (demo), tv_hard, voices, narrator, who_talks or at_once (who_talks with two people talking at once)."),
+           kind: str = typer.Option("sample", "--kind", help="sample (demo), tv_hard, voices, narrator, who_talks "
+                                    "or at_once (who_talks with two people talking at once)."),
            clips: Path | None = typer.Option(None, "--clips", help="Folder of GRID clips (default: samples/grid)."),
            crowd: Path | None = typer.Option(None, "--crowd", help="Crowd video used as B-roll (tv_hard).")
            ) -> None:

@@ -154,7 +154,8 @@ def who_talks_plan(clips: dict[str, Path], crowd: Path | None = None, at_once: b
     ~45 px picture-in-picture of A talking (black instead of the crowd when ``crowd`` is None); B's voice over a
     photo of E (a still filling the screen); C's voice over a freeze-frame of C; a reaction shot of D as a still
     (closed mouth) while B speaks; B and D in turn in a two-shot, the listener a still; C and D talking at once in
-    a two-shot (with the GRID clips' lead-ins, 1.5 s of both speaking) when ``at_once``. Every still is the first frame of its clip (the silent lead-in: a closed mouth)."""
+    a two-shot (with the GRID clips' lead-ins, 1.5 s of both speaking) when ``at_once``. Every still is the first
+    frame of its clip (the silent lead-in: a closed mouth)."""
     p = _cast(clips, 5)[:5]
     a, b, c, d, e = p
 
