@@ -1,10 +1,9 @@
 """The `episode` flow: one video in, per-person screen time out. The audio and vision branches run side by side:
 
-    probe -> audio -> vad -> diarize ------------------------------------------------\\
-                         \\-> transcribe --------------------------------------------- fusion -> publish
-                          \\-> asd (+ facecrops, track, audio): who is visibly talking --/
-                (voicebank) --------------------------------------------------------/
-    probe -> scan: shots ---\\                                                      /
+    probe -> audio -> vad -> diarize -> transcribe (per turn) ------------------------\\
+                          \\-> asd (+ facecrops, track, audio): who is visibly talking -- fusion -> publish
+                (voicebank) -------------------------------------------------------/
+    probe -> scan: shots ---\\                                                     /
            (one decode) detect -> track -> embed -> cluster -> match (+ facebank) -> screentime
                         facecrops
 """
@@ -62,7 +61,7 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
     speech = vad_task.submit(**run, audio=audio, cfg=s.vad) if audio else None
     speakers = diarize_task.submit(**run, audio=audio, speech=speech, cfg=s.diarize,
                                    diarizer=s.models.diarizer) if audio else None
-    transcript = (transcribe_task.submit(**run, audio=audio, speech=speech, cfg=s.transcribe)
+    transcript = (transcribe_task.submit(**run, audio=audio, speech=speech, speakers=speakers, cfg=s.transcribe)
                   if audio and s.transcribe.enabled else None)
     heard = voicebank_task.submit(**run, source=heard_ref, piece_s=s.diarize.piece_s) if audio and heard_ref else None
 

@@ -32,14 +32,21 @@ def der_table(reference: pd.DataFrame, hypothesis: pd.DataFrame, *, uem: dict[st
     return table[["file", "speech_s", "der", *PARTS]]
 
 
-def _words(text: str) -> list[str]:
-    """Lowercase words without punctuation (hyphens split words; numbers stay as written)."""
-    return re.sub(r"[^\w\s]", "", text.lower().replace("-", " ")).split()
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+def _words(text: str, spell_digits: bool = False) -> list[str]:
+    """Lowercase words without punctuation (hyphens split words; numbers stay as written, or with `spell_digits`
+    each digit becomes its word: for references that spell digits out, as GRID's "f two" against "F2")."""
+    text = text.lower().replace("-", " ")
+    if spell_digits:
+        text = re.sub(r"\d", lambda m: f" {DIGITS[int(m.group())]} ", text)
+    return re.sub(r"[^\w\s]", "", text).split()
+
+
+def word_errors(ref: str, hyp: str, spell_digits: bool = False) -> tuple[int, int]:
     """(substitutions + deletions + insertions, reference words) after normalising both texts."""
-    ref_words, hyp_words = _words(ref), _words(hyp)
+    ref_words, hyp_words = _words(ref, spell_digits), _words(hyp, spell_digits)
     steps = np.arange(len(hyp_words) + 1)
     row = steps.copy()
     for i, word in enumerate(ref_words, 1):

@@ -1,6 +1,7 @@
 """The transcribe stage: word-level speech-to-text on the container timeline (`models.transcriber`, see
-`models/transcriber.py`). Given the voice-activity stage's speech regions, only those are decoded (else the whole
-track); punctuation-only tokens are dropped."""
+`models/transcriber.py`). Only speech is decoded: diarization's turns when it ran (each turn decoded on its own,
+so each word belongs to one turn and fusion gives it the turn's speaker), else the voice-activity stage's speech
+regions (else the whole track); punctuation-only tokens are dropped."""
 from __future__ import annotations
 
 import re
@@ -12,6 +13,7 @@ import pandas as pd
 from pandera.typing import DataFrame
 
 from screenalytics.tasks.configs import TranscribeConfig
+from screenalytics.tasks.intervals import clip_to, split_at
 from screenalytics.tasks.models.specs import SAMPLE_RATE
 from screenalytics.tasks.runner import Produced, StageOutput, StageRun, read_audio, stage_task
 from screenalytics.tasks.schemas import Words
@@ -62,10 +64,21 @@ def transcribe(samples: np.ndarray, sample_rate: int, transcriber: Transcriber, 
     return Words.validate(table[COLUMNS].reset_index(drop=True))
 
 
+def turn_regions(turns: pd.DataFrame, speech: pd.DataFrame) -> list[tuple[float, float]]:
+    """The speech of diarization's turns as ordered, non-overlapping regions: turns clipped to voice activity's
+    speech and cut wherever a turn starts or ends (two voices at once make one region of their own)."""
+    pieces = split_at(clip_to(turns, speech), np.r_[turns["start_s"].to_numpy(float), turns["end_s"].to_numpy(float)])
+    bounds = pieces[["start_s", "end_s"]].drop_duplicates().sort_values("start_s")
+    return [(float(a), float(b)) for a, b in bounds.to_numpy() if b > a]
+
+
 @stage_task("transcribe", tables={"words": Words}, models=("transcriber",))
-def transcribe_task(run: StageRun, audio: StageOutput, speech: StageOutput, cfg: TranscribeConfig) -> Produced:
+def transcribe_task(run: StageRun, audio: StageOutput, speech: StageOutput, cfg: TranscribeConfig,
+                    speakers: StageOutput | None = None) -> Produced:
     track, info = read_audio(audio)
-    regions = [tuple(r) for r in speech.table("speech")[["start_s", "end_s"]].to_numpy()]
+    heard = speech.table("speech")
+    regions = (turn_regions(speakers.table("turns"), heard) if speakers is not None
+               else [tuple(r) for r in heard[["start_s", "end_s"]].to_numpy()])
     with run.progress("transcript (s)", int(info.duration_s)) as advance:
         words = transcribe(track.samples, track.sample_rate, run.models.get("transcriber"), cfg,
                            offset_s=info.start_s, speech=regions, ep_id=run.ctx.ep_id, progress=advance)

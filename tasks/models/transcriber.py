@@ -50,9 +50,11 @@ class FasterWhisper:
 
     def words(self, audio: np.ndarray, *, clips: list[float], language: str | None, beam_size: int,
               batch_size: int, progress: Callable[[float], None] | None = None) -> pd.DataFrame:
-        """`progress` is told the seconds of track decoded so far."""
+        """Each clip decoded on its own (not conditioned on the previous clip's text: one speaker's sentence
+        then no longer leaks into the next speaker's); `progress` is told the seconds of track decoded so far."""
         segments, _ = self._model.transcribe(audio, language=language, beam_size=beam_size, word_timestamps=True,
-                                             vad_filter=False, clip_timestamps=clips)
+                                             vad_filter=False, clip_timestamps=clips,
+                                             condition_on_previous_text=False)
         rows = []
         for i, segment in enumerate(segments):  # decoded lazily, segment by segment
             rows += [(w.start, w.end, w.word.strip(), w.probability, i) for w in segment.words or []]

@@ -94,11 +94,12 @@ def test_rerun_hits_cache_and_config_change_reruns_downstream_only(grid_run, gri
     assert states == {s: "Completed" if s in rerun else "Cached" for s in STAGES}
 
 
-def test_audio_setting_change_reruns_audio_and_fusion_only(grid_run, grid_episode):
+def test_a_diarization_change_reruns_diarization_transcript_and_fusion_only(grid_run, grid_episode):
     root, _, _ = grid_run
     changed = run_grid(grid_episode, root, {"diarize.num_speakers": 1})
     states = {s: changed["stages"][s]["state"] for s in STAGES}
-    assert states == {s: "Completed" if s in {"diarize", "fusion"} else "Cached" for s in STAGES}
+    # the transcript decodes diarization's turns, so it follows them
+    assert states == {s: "Completed" if s in {"diarize", "transcribe", "fusion"} else "Cached" for s in STAGES}
     table = published(root, "grid", "screentime.parquet")
     turns = published(root, "grid", "turn_speakers.parquet")
     assert turns["speaker"].nunique() == 1
