@@ -12,11 +12,12 @@ watched it was talking. A photo, a still, a closed-mouth listener scores ~0 talk
    it hears, so a narrator over a talking cast member must not take that cast member, who owns their own voice.
 2. Each turn goes to its voice's owner (on screen or not: the same voice is the same person), unless the owner is
    not seen talking in it (quiet, or off screen) while a named person is, for at least `turn_talking_rate` of their
-   watched time and `min_split_s` seconds: then the turn goes to that person (diarization had merged two people's
-   voices). An unnamed face never takes a turn from a named owner (a cast member's voice over talking extras). A
-   voice without an owner gives each turn to a face seen talking through it (`turn_talking_rate`,
-   `min_talking_s`), else to nobody on screen: the voice stays `voice_N`. A face that owns another voice never
-   takes a turn of this one.
+   watched time and `min_split_s` seconds (or any time when the owner is seen quiet: evidence from both faces):
+   then the turn goes to that person (diarization had merged two people's voices, or shifted a turn's end). An
+   unnamed face never takes a turn from a named owner (a cast member's voice over talking extras). A voice without
+   an owner gives each turn to a face seen talking through it (`turn_talking_rate`,
+   `min_talking_s`), else to nobody on screen: the voice stays `voice_N`. A face that owns another voice takes a
+   turn of this one only when this voice's owner is seen quiet in it.
 3. Only cast (facebank-named people) are credited: a turn whose talker is an unnamed face (`unknown_N`, an extra)
    is credited to its voice label, and the face is kept as evidence (`face_id`).
 With a voicebank, a voice no face was seen speaking is the enrolled person it sounds like (`min_voice_similarity`).
@@ -40,6 +41,9 @@ from screenalytics.tasks.schemas import (
 )
 
 FRAME_S = 1 / 25  # seconds one active-speaker score stands for
+MIN_SEEN_S = 0.2  # a face scored for less of a turn than this (5 frames) is no evidence either way
+EMPTY_EVIDENCE = pd.DataFrame({"seen_s": pd.Series(dtype=float), "talking_s": pd.Series(dtype=float)},
+                              index=pd.Index([], name="person_id", dtype=object))
 
 
 def scored_people(scores: DataFrame[SpeakingScores], faces: DataFrame[TrackSegments],
@@ -137,31 +141,36 @@ def attribute_turns(turns: DataFrame[SpeakerTurns], evidence: pd.DataFrame, owne
     by_turn = {turn: group.set_index("person_id") for turn, group in evidence.groupby("turn")}
     rows = []
     for i, turn in enumerate(turns.itertuples(index=False)):
-        seen = by_turn.get(i)
+        seen = by_turn.get(i, EMPTY_EVIDENCE)
         owner = owner_of.get(turn.speaker)
-        rate = (seen["talking_s"] / seen["seen_s"].clip(lower=FRAME_S)) if seen is not None else pd.Series(dtype=float)
-        talkers = rate[(rate >= cfg.turn_talking_rate) & (seen["talking_s"] >= cfg.min_talking_s)] if seen is not None \
-            else rate
+        rate = seen["talking_s"] / seen["seen_s"].clip(lower=FRAME_S)
         # a face that owns another voice is talking with its own voice, not this one (dubbed or narrated over)
-        talkers = talkers[[owning.get(p, turn.speaker) == turn.speaker for p in talkers.index]]
+        free = pd.Series([owning.get(p, turn.speaker) == turn.speaker for p in seen.index], index=seen.index,
+                         dtype=bool)
+        seen_talking = (rate >= cfg.turn_talking_rate) & (seen["seen_s"] >= MIN_SEEN_S)
+        talking = free & seen_talking
         face, source, confidence = None, "none", 0.0
         if owner is not None:
-            others = talkers.drop(owner, errors="ignore")
-            others = others[[not str(p).startswith(UNNAMED_PREFIXES) for p in others.index]]
-            others = others[seen.loc[others.index, "talking_s"] >= cfg.min_split_s] if len(others) else others
-            if seen is not None and owner in talkers.index:
+            owner_quiet = owner in seen.index and seen.loc[owner, "seen_s"] >= MIN_SEEN_S and not talking[owner]
+            # the owner seen quiet is evidence too: then any other named face talking through the piece takes it,
+            # even one with a voice of its own (diarization ran this voice's turn into the next speaker's)
+            need = 0.0 if owner_quiet else cfg.min_split_s
+            others = (seen_talking if owner_quiet else talking).drop(owner, errors="ignore")
+            others = others[others & (seen.loc[others.index, "talking_s"] >= need)
+                            & ~others.index.to_series().astype(str).str.startswith(UNNAMED_PREFIXES)]
+            if talking.get(owner, False) and seen.loc[owner, "talking_s"] >= cfg.min_talking_s:
                 face, source, confidence = owner, "seen_talking", float(rate[owner])
             elif len(others):  # the owner is not seen talking and a named face is: diarization merged two voices
                 face = seen.loc[others.index, "talking_s"].idxmax()
                 source, confidence = "seen_talking", float(rate[face])
             else:
                 face, source, confidence = owner, owner_source[turn.speaker], float(owner_confidence[turn.speaker])
-        elif len(talkers):
-            face = seen.loc[talkers.index, "talking_s"].idxmax()
+        elif (talking & (seen["talking_s"] >= cfg.min_talking_s)).any():
+            face = seen.loc[talking & (seen["talking_s"] >= cfg.min_talking_s), "talking_s"].idxmax()
             source, confidence = "seen_talking", float(rate[face])
         credited = face if face is not None and not str(face).startswith(UNNAMED_PREFIXES) else turn.speaker
-        talking = float(seen.loc[face, "talking_s"]) if seen is not None and face in seen.index else 0.0
-        watched = float(seen.loc[face, "seen_s"]) if seen is not None and face in seen.index else 0.0
+        talking = float(seen.loc[face, "talking_s"]) if face in seen.index else 0.0
+        watched = float(seen.loc[face, "seen_s"]) if face in seen.index else 0.0
         rows.append((ep_id, turn.speaker, turn.start_s, turn.end_s, credited, face, source, talking, watched,
                      min(1.0, confidence)))
     table = pd.DataFrame(rows, columns=["ep_id", "speaker", "start_s", "end_s", "person_id", "face_id", "source",

@@ -149,9 +149,10 @@ def narrator_plan(clips: dict[str, Path]) -> list[Shot]:
 
 
 def who_talks_plan(clips: dict[str, Path], crowd: Path | None = None, at_once: bool = False) -> list[Shot]:
-    """Who-is-talking plan (~24 s): the failure cases of speaker attribution, with four cast members (A-D) heard in
-    their own voices and a fifth person (E) who is not cast. A's voice over crowd B-roll of extras, then over a
-    ~45 px picture-in-picture of A talking (black instead of the crowd when ``crowd`` is None); B's voice over a
+    """Who-is-talking plan (~20 s): the failure cases of speaker attribution, with four cast members (A-D) heard in
+    their own voices and a fifth person (E) who is not cast. A is only ever seen as a ~45 px picture-in-picture:
+    A's voice over crowd B-roll of extras, then over that picture-in-picture of A talking (black instead of the
+    crowd when ``crowd`` is None); B's voice over a
     photo of E (a still filling the screen); C's voice over a freeze-frame of C; a reaction shot of D as a still
     (closed mouth) while B speaks; B and D in turn in a two-shot, the listener a still; C and D talking at once in
     a two-shot (with the GRID clips' lead-ins, 1.5 s of both speaking) when ``at_once``. Every still is the first
@@ -164,7 +165,7 @@ def who_talks_plan(clips: dict[str, Path], crowd: Path | None = None, at_once: b
 
     broll = Source(Path(crowd), 0.0) if crowd is not None else None
     shots = [
-        _solo(a, 250), _solo(b, 250), _solo(c, 230), _solo(d, 230),
+        _solo(b, 250), _solo(c, 230), _solo(d, 230),
         Shot(2.0, background=broll, voice=Source(a[1], 0.8, a[0])),
         Shot(2.0, [head(a[1], a[0], 0.0, 45, W - 200, 130, border=3)], background=broll,
              voice=Source(a[1], 0.0, a[0])),
@@ -173,10 +174,10 @@ def who_talks_plan(clips: dict[str, Path], crowd: Path | None = None, at_once: b
         Shot(1.4, [still(d, 230, W / 2, H / 2)], voice=Source(b[1], 0.9, b[0])),
         Shot(2.0, [head(b[1], b[0], 0.0, 185, 320, 370), still(d, 185, 960, 370)], voice=Source(b[1], 0.0, b[0])),
         Shot(2.0, [still(b, 185, 320, 370), head(d[1], d[0], 0.0, 185, 960, 370)], voice=Source(d[1], 0.0, d[0])),
-        _solo(a, 200, 810, start=0.2, dur=1.8), _solo(c, 200, 470, start=0.2, dur=1.8),
+        _solo(c, 200, 470, start=0.2, dur=1.8),
     ]
     if at_once:
-        shots.insert(-2, Shot(2.0, [head(c[1], c[0], 0.0, 185, 320, 370), head(d[1], d[0], 0.0, 185, 960, 370)],
+        shots.insert(-1, Shot(2.0, [head(c[1], c[0], 0.0, 185, 320, 370), head(d[1], d[0], 0.0, 185, 960, 370)],
                               voice=Source(c[1], 0.0, c[0]), second_voice=Source(d[1], 0.0, d[0])))
     check_source_window(shots)
     return shots
