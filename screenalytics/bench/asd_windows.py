@@ -7,21 +7,21 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from screenalytics.bench.defaults import default_models
 from screenalytics.tasks.asd import audio_features, scored_windows
 from screenalytics.tasks.configs import FaceCropsConfig
 from screenalytics.tasks.decoding import extract_audio, iter_frames
 from screenalytics.tasks.facecrops import CropCutter, decode_crops
-from screenalytics.tasks.models.loader import Models
-from screenalytics.tasks.settings import load_settings
 
 GRID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "grid_av"
 FRAMES_PER_CLIP, LEAD_IN, SPEECH = 75, (0, 12), (20, 60)
 
 
-def grid_sequence(models: Models, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grid_sequence(models: Any, folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Crops [n, 112, 112], MFCCs [4 n, 13] and truth [n] (1 talking, 0 not, -1 unknown) of the clips in a row."""
     detector, crops, feats, truth = models.get("face_detector"), [], [], []
     for clip in sorted(folder.glob("*.mpg")):
@@ -47,8 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grid", type=Path, default=GRID, help="folder of GRID .mpg clips")
     args = parser.parse_args()
-    settings = load_settings()
-    models = Models(settings.models, settings.model_dir)
+    _, models = default_models()
     net = models.get("active_speaker")
     video, feats, truth = grid_sequence(models, args.grid)
 

@@ -13,14 +13,13 @@ import numpy as np
 import pandas as pd
 from pyannote.core import Timeline
 
+from screenalytics.bench.defaults import default_models
 from screenalytics.tasks.audio_windows import detect_speech
 from screenalytics.tasks.decoding import load_wav
 from screenalytics.tasks.diarize import speaker_turns
 from screenalytics.tasks.evaluate import der_table
-from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.models.specs import SAMPLE_RATE
 from screenalytics.tasks.rttm import read_rttm, read_uem
-from screenalytics.tasks.settings import load_settings
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 STEP_S = 0.01
@@ -66,8 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder")
     args = parser.parse_args()
-    settings = load_settings()
-    models = Models(settings.models, settings.model_dir)
+    settings, models = default_models()
     rows, hyps, refs, uems = [], [], [], {}
     for uri, path, reference, region in recordings(args.shared):
         wav, _ = load_wav(path, SAMPLE_RATE)
