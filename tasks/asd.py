@@ -14,7 +14,7 @@ long but for stretches shorter than that, so the model sees a bounded number of 
 memory plan per shape: 150 lengths held 340 MB)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -76,26 +76,42 @@ def stretches(crops: pd.DataFrame, speech: pd.DataFrame, cfg: AsdConfig) -> list
     return [run for run in runs if (run["t_s"].iloc[-1] - run["t_s"].iloc[0]) * FPS + 1 >= cfg.min_frames]
 
 
-def speaking_scores(crops: DataFrame[FaceCrops], tracks: DataFrame[Tracks], speech: DataFrame[SpeechSegments],
-                    audio: Audio, net: Any, cfg: AsdConfig, advance: Any = None) -> DataFrame[SpeakingScores]:
-    """`SpeakingScores` of every track stretch that coexists with speech."""
+class Window(NamedTuple):
+    """Frames [a, b) of a stretch's 25 fps grid to score, with the crop (row of `run`) nearest each grid time."""
+
+    run: pd.DataFrame
+    grid: np.ndarray
+    nearest: np.ndarray
+
+
+def scoring_plan(crops: DataFrame[FaceCrops], tracks: DataFrame[Tracks], speech: DataFrame[SpeechSegments],
+                 cfg: AsdConfig) -> list[Window]:
+    """The windows to score: of every track stretch that coexists with speech, those `scored_windows` picks."""
     table = crops.merge(tracks[["det_id", "track_id"]], on="det_id")
     table = table.sort_values(["track_id", "frame_idx"]).drop_duplicates(["track_id", "frame_idx"])
     window, every = int(round(cfg.window_s * FPS)), int(round(cfg.every_s * FPS))
-    out = []
+    plan = []
     for run in stretches(table, speech, cfg):
         times = run["t_s"].to_numpy()
         grid = times[0] + np.arange(int(np.floor((times[-1] - times[0]) * FPS + 1e-6)) + 1) / FPS
         nearest = np.clip(np.searchsorted(times, grid), 1, len(times) - 1)
         nearest -= (grid - times[nearest - 1]) < (times[nearest] - grid)
-        for a, b in scored_windows(len(grid), window, every):
-            video = decode_crops(list(run["jpeg"].to_numpy()[nearest[a:b]]))
-            scores = net.scores(audio_features(audio, float(grid[a]), b - a)[None], video[None].astype(np.float32))
-            out.append(pd.DataFrame({"track_id": int(run["track_id"].iloc[0]),
-                                     "frame_idx": run["frame_idx"].to_numpy()[nearest[a:b]], "t_s": grid[a:b],
-                                     "score": scores[0]}))
-            if advance is not None:
-                advance(b - a)
+        plan += [Window(run, grid[a:b], nearest[a:b]) for a, b in scored_windows(len(grid), window, every)]
+    return plan
+
+
+def speaking_scores(plan: list[Window], audio: Audio, net: Any, advance: Any = None) -> DataFrame[SpeakingScores]:
+    """`SpeakingScores` of the planned windows."""
+    out = []
+    for window in plan:
+        video = decode_crops(list(window.run["jpeg"].to_numpy()[window.nearest]))
+        scores = net.scores(audio_features(audio, float(window.grid[0]), len(window.grid))[None],
+                            video[None].astype(np.float32))
+        out.append(pd.DataFrame({"track_id": int(window.run["track_id"].iloc[0]),
+                                 "frame_idx": window.run["frame_idx"].to_numpy()[window.nearest],
+                                 "t_s": window.grid, "score": scores[0]}))
+        if advance is not None:
+            advance(len(window.grid))
     columns = list(SpeakingScores.to_schema().columns)
     return SpeakingScores.validate(pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns))
 
@@ -105,7 +121,8 @@ def asd_task(run: StageRun, facecrops: StageOutput, track: StageOutput, speech: 
              cfg: AsdConfig) -> Produced:
     track_audio, _ = read_audio(audio)
     crops, tracks, heard = facecrops.table("crops"), track.table("tracks"), speech.table("speech")
-    with run.progress("active speakers", None) as advance:
-        table = speaking_scores(crops, tracks, heard, track_audio, run.models.get("active_speaker"), cfg, advance)
+    plan = scoring_plan(crops, tracks, heard, cfg)
+    with run.progress("active speakers (frames)", sum(len(w.grid) for w in plan)) as advance:
+        table = speaking_scores(plan, track_audio, run.models.get("active_speaker"), advance)
     return {"scores": table}, {"scored_frames": len(table), "scored_tracks": int(table["track_id"].nunique()),
                                "talking_frames": int((table["score"] > 0).sum())}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from screenalytics.tasks.asd import audio_features, scored_windows, speaking_scores, stretches
+from screenalytics.tasks.asd import audio_features, scored_windows, scoring_plan, speaking_scores, stretches
 from screenalytics.tasks.configs import AsdConfig, FaceCropsConfig
 from screenalytics.tasks.decoding import Audio, extract_audio, iter_frames
 from screenalytics.tasks.facecrops import CropCutter
@@ -37,7 +37,7 @@ def grid_crops(models):
 def _scores(models, crops, audio, cfg=AsdConfig(every_s=0)):
     tracks = pd.DataFrame({"det_id": crops["det_id"].unique(), "track_id": 0})
     speech = pd.DataFrame({"start_s": [0.0], "end_s": [3.0]})
-    return speaking_scores(crops, tracks, speech, audio, models.get("active_speaker"), cfg)
+    return speaking_scores(scoring_plan(crops, tracks, speech, cfg), audio, models.get("active_speaker"))
 
 
 def test_a_talking_face_scores_talking_and_its_still_does_not(models, grid_crops):
