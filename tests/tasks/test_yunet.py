@@ -110,10 +110,10 @@ def test_one_face_per_grid_frame_with_ordered_landmarks(yunet):
 
 
 def test_landmarks_come_in_scrfds_order(yunet, settings):
-    """The mouth stage reads kp3 and kp4 as the mouth corners and SFace/ArcFace align on the 5 points in template
-    order, whichever detector found them: on every face both detectors find (VOC photos, GRID frames, openface
-    photos; faces 20 px or taller whose boxes overlap by IoU >= 0.5), each YuNet point is nearest to the
-    same-numbered SCRFD point. Measured: mean distance 0.10 of the eye spacing per point."""
+    """SFace/ArcFace align on the 5 points in template order, whichever detector found them: on every face both
+    detectors find (VOC photos, GRID frames, openface photos; faces 20 px or taller whose boxes overlap by IoU >=
+    0.5), each YuNet point is nearest to the same-numbered SCRFD point. Measured: mean distance 0.10 of the eye
+    spacing per point."""
     scrfd = FaceDetector(model_path=scrfd_path(settings.model_dir), det_thresh=0.5, threads=2)
     images = ([cv2.imread(str(VOC / name)) for name in sorted(voc_boxes())] + grid_frames(1)
               + [cv2.imread(str(p)) for p in sorted((SHARED / "faces_openface").glob("*.jpg"))])
