@@ -1,5 +1,5 @@
-"""The mmap threshold fix: after a large buffer is freed, mid-sized buffers are still mapped (returned to the
-system when freed) instead of being carved from the heap, where small long-lived objects pin them."""
+"""The mmap threshold fix: after a large buffer is freed, buffers of 1 MB or more are still mapped (returned to
+the system when freed) instead of being carved from the heap, where small long-lived objects pin them."""
 from __future__ import annotations
 
 import subprocess
@@ -21,7 +21,8 @@ if sys.argv[1] == "fixed":
 big = np.ones(8 * 1024 * 1024, np.uint8)
 del big                                   # glibc's default raises its threshold to 8 MB here
 before = libc.mallinfo2().hblks
-buffers = [np.ones(300 * 1024, np.uint8) for _ in range(4)]  # a crop batch's size
+windows = [np.ones(2 * 1024 * 1024, np.uint8) for _ in range(4)]  # an active-speaker window's size
+small = [np.ones(300 * 1024, np.uint8) for _ in range(4)]         # a small frame copy's size
 print(libc.mallinfo2().hblks - before)
 """
 
@@ -31,6 +32,6 @@ def mapped_buffers(mode: str) -> int:
     return int(out.stdout.strip())
 
 
-def test_mid_sized_buffers_stay_mapped_after_a_large_one_is_freed():
+def test_large_buffers_stay_mapped_after_a_larger_one_is_freed_and_small_ones_do_not():
     assert mapped_buffers("default") == 0
     assert mapped_buffers("fixed") == 4
