@@ -21,6 +21,9 @@ SCORE_REACH_S = 0.06  # a score stands for its frame's neighbours up to this far
 HOLD_S = 1 / 6  # a box is drawn this long before a track's first and after its last detection
 
 
+Track = tuple[np.ndarray, np.ndarray, np.ndarray]  # times [n], values [n, ...], names or nothing [n]
+
+
 @dataclass
 class EpisodeTables:
     """What the preview reads: the video, per-track boxes and names, speaking scores, credited turns, audio."""
@@ -30,6 +33,13 @@ class EpisodeTables:
     scores: pd.DataFrame  # track_id, t_s, score
     turns: pd.DataFrame  # start_s, end_s, name
     audio: Audio | None
+
+    def __post_init__(self) -> None:
+        """Each track's detections and scores as time-sorted arrays, split once (not per rendered frame)."""
+        self.track_boxes = {int(k): (g["t_s"].to_numpy(), g[["x1", "y1", "x2", "y2"]].to_numpy(float),
+                                     g["name"].to_numpy()) for k, g in self.boxes.groupby("track_id")}
+        self.track_scores = {int(k): (g["t_s"].to_numpy(), g["score"].to_numpy(float), np.zeros(0))
+                             for k, g in self.scores.sort_values("t_s").groupby("track_id")}
 
 
 def load_tables(root: str, ep_id: str) -> EpisodeTables:
@@ -71,25 +81,25 @@ def load_tables(root: str, ep_id: str) -> EpisodeTables:
                else None))
 
 
-def faces_at(boxes: pd.DataFrame, t: float) -> list[tuple[int, np.ndarray, str]]:
-    """(track_id, box, name) of every track on screen at `t`: boxes interpolated between its detections."""
+def faces_at(tracks: dict[int, Track], t: float) -> list[tuple[int, np.ndarray, str]]:
+    """(track_id, box, name) of every track on screen at `t` (`EpisodeTables.track_boxes`): boxes interpolated
+    between its detections."""
     out = []
-    for track_id, rows in boxes.groupby("track_id", sort=False):
-        times = rows["t_s"].to_numpy()
+    for track_id, (times, boxes, names) in tracks.items():
         if not times[0] - HOLD_S <= t <= times[-1] + HOLD_S:
             continue
-        box = np.array([np.interp(t, times, rows[c].to_numpy()) for c in ("x1", "y1", "x2", "y2")])
-        name = rows["name"].iloc[int(np.argmin(np.abs(times - t)))]
-        out.append((int(track_id), box, name))
+        box = np.array([np.interp(t, times, boxes[:, c]) for c in range(4)])
+        out.append((track_id, box, names[int(np.argmin(np.abs(times - t)))]))
     return out
 
 
-def speaking_state(scores: pd.DataFrame, track_id: int, t: float) -> bool | None:
-    """Whether the track is scored talking at `t` (None: not scored near `t`)."""
-    mine = scores[(scores["track_id"] == track_id) & ((scores["t_s"] - t).abs() <= SCORE_REACH_S)]
-    if mine.empty:
+def speaking_state(scores: dict[int, Track], track_id: int, t: float) -> bool | None:
+    """Whether the track is scored talking at `t` (`EpisodeTables.track_scores`; None: not scored near `t`)."""
+    if track_id not in scores:
         return None
-    return bool(mine.iloc[int(np.argmin((mine["t_s"] - t).abs().to_numpy()))]["score"] > 0)
+    times, values, _ = scores[track_id]
+    nearest = int(np.argmin(np.abs(times - t)))
+    return bool(values[nearest] > 0) if abs(times[nearest] - t) <= SCORE_REACH_S else None
 
 
 def _label(image: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int, int, int]) -> None:
@@ -100,7 +110,7 @@ def _label(image: np.ndarray, text: str, org: tuple[int, int], colour: tuple[int
     cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
-def draw(image: np.ndarray, faces: list, scores: pd.DataFrame, turns: pd.DataFrame, t: float) -> np.ndarray:
+def draw(image: np.ndarray, faces: list, scores: dict[int, Track], turns: pd.DataFrame, t: float) -> np.ndarray:
     """One frame's overlay: boxes, names and the credited speakers."""
     shown = set()
     line = max(2, image.shape[0] // 240)
@@ -138,7 +148,8 @@ def render(tables: EpisodeTables, out: Path, start_s: float = 0.0, end_s: float 
             if end_s is not None and t >= end_s:
                 break
             first_t = t if first_t is None else first_t
-            image = draw(frame.to_ndarray(format="bgr24"), faces_at(tables.boxes, t), tables.scores, tables.turns, t)
+            image = draw(frame.to_ndarray(format="bgr24"), faces_at(tables.track_boxes, t), tables.track_scores,
+                         tables.turns, t)
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 sink.mux(packet)
             written += 1

@@ -30,7 +30,7 @@ from pandera.typing import DataFrame
 from scipy.optimize import linear_sum_assignment
 
 from screenalytics.tasks.configs import FusionConfig
-from screenalytics.tasks.naming import NOT_COUNTED, UNNAMED_PREFIXES
+from screenalytics.tasks.naming import NOT_COUNTED, is_named
 from screenalytics.tasks.schemas import (
     Identities,
     SpeakerTurns,
@@ -116,7 +116,7 @@ def voice_owners(turns: DataFrame[SpeakerTurns], evidence: pd.DataFrame, cfg: Fu
 
 def voice_links(owners: pd.DataFrame, *, ep_id: str) -> DataFrame[VoiceLinks]:
     """`VoiceLinks` from `voice_owners`: a voice is credited to its owner when the owner is named."""
-    named = owners["owner"].notna() & ~owners["owner"].astype(str).str.startswith(UNNAMED_PREFIXES)
+    named = owners["owner"].map(is_named).astype(bool)
     confidence = np.where(owners["source"] == "voicebank", owners["voice_similarity"],
                           np.where(owners["source"] == "seen_talking", owners["talking_rate"], 0.0))
     table = pd.DataFrame({"ep_id": ep_id, "speaker": owners["speaker"],
@@ -156,8 +156,8 @@ def attribute_turns(turns: DataFrame[SpeakerTurns], evidence: pd.DataFrame, owne
             # even one with a voice of its own (diarization ran this voice's turn into the next speaker's)
             need = 0.0 if owner_quiet else cfg.min_split_s
             others = (seen_talking if owner_quiet else talking).drop(owner, errors="ignore")
-            others = others[others & (seen.loc[others.index, "talking_s"] >= need)
-                            & ~others.index.to_series().astype(str).str.startswith(UNNAMED_PREFIXES)]
+            named = np.array([is_named(p) for p in others.index], bool)
+            others = others[others & (seen.loc[others.index, "talking_s"] >= need) & named]
             if talking.get(owner, False) and seen.loc[owner, "talking_s"] >= cfg.min_talking_s:
                 face, source, confidence = owner, "seen_talking", float(rate[owner])
             elif len(others):  # the owner is not seen talking and a named face is: diarization merged two voices
@@ -165,13 +165,13 @@ def attribute_turns(turns: DataFrame[SpeakerTurns], evidence: pd.DataFrame, owne
                 source, confidence = "seen_talking", float(rate[face])
             else:
                 face, source, confidence = owner, owner_source[turn.speaker], float(owner_confidence[turn.speaker])
-        elif (talking & (seen["talking_s"] >= cfg.min_talking_s)).any():
-            face = seen.loc[talking & (seen["talking_s"] >= cfg.min_talking_s), "talking_s"].idxmax()
+        elif (talkers := talking & (seen["talking_s"] >= cfg.min_talking_s)).any():
+            face = seen.loc[talkers, "talking_s"].idxmax()
             source, confidence = "seen_talking", float(rate[face])
-        credited = face if face is not None and not str(face).startswith(UNNAMED_PREFIXES) else turn.speaker
-        talking = float(seen.loc[face, "talking_s"]) if face in seen.index else 0.0
-        watched = float(seen.loc[face, "seen_s"]) if face in seen.index else 0.0
-        rows.append((ep_id, turn.speaker, turn.start_s, turn.end_s, credited, face, source, talking, watched,
+        credited = face if is_named(face) else turn.speaker
+        evidence_s = (seen.loc[face, ["talking_s", "seen_s"]].astype(float).tolist() if face in seen.index
+                      else [0.0, 0.0])
+        rows.append((ep_id, turn.speaker, turn.start_s, turn.end_s, credited, face, source, *evidence_s,
                      min(1.0, confidence)))
     table = pd.DataFrame(rows, columns=["ep_id", "speaker", "start_s", "end_s", "person_id", "face_id", "source",
                                         "talking_s", "seen_s", "confidence"])
@@ -186,7 +186,7 @@ def attribution_warnings(attributed: DataFrame[TurnSpeakers], people: pd.DataFra
     out = []
     talking = people[people["score"] > cfg.talking_score].groupby("person_id").size() * FRAME_S
     for person, seconds in talking.items():
-        if str(person).startswith(UNNAMED_PREFIXES) or seconds < cfg.warn_seen_talking_s or speaking.get(person, 0):
+        if not is_named(person) or seconds < cfg.warn_seen_talking_s or speaking.get(person, 0):
             continue
         out.append(f"{names.get(person, person)} was seen talking for {seconds:.1f} s but is credited with no speech: "
                    "their voice may be merged with another's or taken for someone else's; check turn_speakers.parquet "

@@ -117,8 +117,10 @@ def fusion_task(run: StageRun, screentime: StageOutput, match: StageOutput, embe
     if speakers is not None:
         # speech only (a turn may bridge a pause that voice activity heard as silence), and judged shot by shot
         # (a reaction shot is a cut away from the talker)
-        heard_speech = speech.table("speech") if speech is not None else speakers.table("turns")
-        turns = split_at(clip_to(speakers.table("turns"), heard_speech), shots.table("shots")["start_s"].to_numpy()[1:])
+        turns = speakers.table("turns")
+        if speech is not None:
+            turns = clip_to(turns, speech.table("speech"))
+        turns = split_at(turns, shots.table("shots")["start_s"].to_numpy()[1:])
         scores = asd.table("scores") if asd is not None else SpeakingScores.validate(
             pd.DataFrame(columns=list(SpeakingScores.to_schema().columns)))
         people = scored_people(scores, embed.table("track_segments"), identities)

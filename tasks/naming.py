@@ -7,6 +7,11 @@ NOT_COUNTED = {"unidentified"}  # segments no face of which passed the quality g
 UNNAMED_PREFIXES = ("unknown_", "unidentified")
 
 
+def is_named(person_id: object) -> bool:
+    """Whether a person id is a facebank-named person (not `unknown_N` nor `unidentified`)."""
+    return isinstance(person_id, str) and not person_id.startswith(UNNAMED_PREFIXES)
+
+
 def slug(name: str) -> str:
     """Stable person_id for a cast name (`Lin-Manuel Miranda` -> `lin-manuel-miranda`)."""
     text = re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")

@@ -219,7 +219,7 @@ def test_preview_shows_who_is_seen_talking_with_the_audio(voices_run, tmp_path):
         if scored.empty:
             continue
         row = scored.iloc[len(scored) // 2]
-        box = next(b for track, b, _ in faces_at(tables.boxes, row.t_s) if track == row.track_id)
+        box = next(b for track, b, _ in faces_at(tables.track_boxes, row.t_s) if track == row.track_id)
         image = frames[int(round((row.t_s - start) * 25))]
         edge = image[int(round(box[1])), int(box[0] + box[2]) // 2].astype(int)
         assert np.abs(edge - np.array(colour)).max() <= 60, (state, edge, colour)
