@@ -106,7 +106,7 @@ def speaking_scores(plan: list[Window], audio: Audio, net: Any, advance: Any = N
     for window in plan:
         video = decode_crops(list(window.run["jpeg"].to_numpy()[window.nearest]))
         scores = net.scores(audio_features(audio, float(window.grid[0]), len(window.grid))[None],
-                            video[None].astype(np.float32))
+                            video[None])
         out.append(pd.DataFrame({"track_id": int(window.run["track_id"].iloc[0]),
                                  "frame_idx": window.run["frame_idx"].to_numpy()[window.nearest],
                                  "t_s": window.grid, "score": scores[0]}))

@@ -6,7 +6,8 @@ shared frames are stitched into fragments; each fragment's solo speech is cut in
 `piece_s`: the model may keep two voices in one local speaker) that get speaker embeddings; average-linkage
 clustering on cosine distance gives the voices (the count from the best-separated cut, tiny voices absorbed); in
 fragments whose pieces disagree, a second pass gives every `refine_hop_s` of solo speech the nearest voice; local
-speakers heard at once in one chunk are kept as different voices; chunk scores are averaged per voice on a global
+speakers heard at once in one chunk are kept as different voices, and a local speaker never heard alone (the second
+voice of an overlap) takes the nearest voice not already heard there; chunk scores are averaged per voice on a global
 frame grid (Hamming-weighted), and each frame keeps as many voices as the chunks counted there (overlap).
 The fast backend (`diarize_speech`) clusters voice-activity windows instead, one voice at a time."""
 from __future__ import annotations
@@ -119,6 +120,28 @@ def refine(wav: np.ndarray, solo: sparse.csr_matrix, centroids: np.ndarray,
     keep = ~np.isin(owner, mixed)
     return ([f for f, k in zip(frames_of, keep, strict=True) if k] + steps, np.r_[owner[keep], mixed[step_owner]],
             np.r_[labels[keep], step_labels])
+
+
+def label_overlap_only(wav: np.ndarray, frame_label: list[tuple[np.ndarray, np.ndarray]], centroids: np.ndarray,
+                       embed: Callable[[list[np.ndarray]], np.ndarray]) -> None:
+    """Fragments never heard alone (the model's second local speaker while two people talk at once) get a voice
+    (in place): the one whose centroid is nearest to the embedding of their audio, among the voices not already
+    heard at most of their frames (the mixture sounds most like the louder voice, which another local speaker
+    carries there). Without this, the second voice of an overlap had no label and was dropped."""
+    unlabelled = [f for f, (frames, labels) in enumerate(frame_label) if len(frames) and (labels < 0).all()]
+    if not unlabelled or not len(centroids):
+        return
+    total = max(int(frames[-1]) + 1 for frames, _ in frame_label if len(frames))
+    heard = np.zeros((total, len(centroids)), bool)
+    for frames, labels in frame_label:
+        ok = labels >= 0
+        heard[frames[ok], labels[ok]] = True
+    similarity = embed([frames_audio(wav, frame_label[f][0]) for f in unlabelled]) @ centroids.T
+    for f, row in zip(unlabelled, similarity, strict=True):
+        frames = frame_label[f][0]
+        row = np.where(heard[frames].mean(axis=0) > 0.5, -np.inf, row)
+        if np.isfinite(row).any():
+            frame_label[f] = (frames, np.full(len(frames), int(np.argmax(row))))
 
 
 def trim_ends(table: pd.DataFrame, speech: np.ndarray, max_s: float) -> pd.DataFrame:
@@ -240,6 +263,7 @@ def diarize(wav: np.ndarray, segmentation: Callable[[np.ndarray], np.ndarray],
         frames_of, owner, labels = refine(wav, alone if alone.nnz else active, centroids, embed, p,
                                           frames_of, owner, labels)
     frame_label = spread_labels(frames_of, owner, labels, active)
+    label_overlap_only(wav, frame_label, centroids, embed)
     table = turns(reconstruct(local, fragment, frame_label, duration), p)
     table = table[table["start_s"] < duration]
     table["end_s"] = table["end_s"].clip(upper=duration)

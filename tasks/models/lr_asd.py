@@ -160,10 +160,11 @@ class ActiveSpeakerNet(CheckpointNet):
     """Per-frame speaking logits of face-crop sequences with the audio heard over them."""
 
     build = staticmethod(build_onnx)
+    arena = True  # inputs are at most a window long (`asd.window_s`): a bounded arena
 
     def scores(self, audio: np.ndarray, video: np.ndarray) -> np.ndarray:
         """audio [B, 4T, 13] MFCCs, video [B, T, 112, 112] grey crops → [B, T] logits (> 0: talking)."""
         if audio.shape[1] != MFCC_PER_FRAME * video.shape[1]:
             raise ValueError(f"{audio.shape[1]} MFCC frames for {video.shape[1]} video frames; need 4 per frame")
-        return self.session.run(["score"], {"audio": audio.astype(np.float32),
-                                            "video": video.astype(np.float32)})[0]
+        return self.session.run(["score"], {"audio": audio.astype(np.float32, copy=False),
+                                            "video": video.astype(np.float32, copy=False)})[0]

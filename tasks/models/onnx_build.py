@@ -88,11 +88,12 @@ class CheckpointNet:
     """An onnxruntime session over a network rebuilt (by `build`) from a PyTorch checkpoint, made on first use."""
 
     build: Callable[[dict], bytes]
+    arena = False  # see `session_options`
 
     def __init__(self, path: Path, providers: list[str], threads: int = 2) -> None:
         self.path, self.providers, self.threads = path, providers, threads
 
     @cached_property
     def session(self) -> ort.InferenceSession:
-        return ort.InferenceSession(type(self).build(load_checkpoint(self.path)), session_options(self.threads),
-                                    providers=self.providers)
+        return ort.InferenceSession(type(self).build(load_checkpoint(self.path)),
+                                    session_options(self.threads, self.arena), providers=self.providers)

@@ -11,7 +11,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from screenalytics.bench.overlap import overlap_recovery
 from screenalytics.cli import app
+from screenalytics.tasks.audio_windows import detect_speech
+from screenalytics.tasks.decoding import load_wav
+from screenalytics.tasks.diarize import speaker_turns
 from screenalytics.tasks.evaluate import der_table
 from screenalytics.tasks.models.checkpoint import load_checkpoint
 from screenalytics.tasks.models.loader import Models
@@ -357,3 +361,21 @@ def test_speaker_clips_of_near_lengths_share_a_batch(settings):
     alone = np.concatenate([encoder.embed([c]) for c in clips])
     assert np.allclose(together[0], alone[0], atol=1e-4)  # the shortest is not cropped
     assert (np.sum(together * alone, axis=1) > 0.9).all()
+
+
+def test_the_second_voice_of_an_overlap_is_kept(settings, models):
+    """AMI trn09 (13.2 s of its 30 s with two or more people at once): the model's second local speaker there is
+    rarely heard alone, so it has no embedding of its own; `label_overlap_only` gives it the nearest voice not
+    already heard. Measured: 51% of the reference overlap recovered (20% before) at 91% precision, DER with overlap
+    scored 16.4% (23.5%). Bars: 40%, 80%, 20%."""
+    reference = read_rttm(AMI / "debug.train.rttm")
+    reference = reference[reference["file"] == "trn09"]
+    region = read_uem(AMI / "debug.train.uem")["trn09"]
+    wav, _ = load_wav(AMI / "trn09.wav", 16000)
+    turns, _ = speaker_turns(wav, detect_speech(wav, settings.vad, models.get("vad")), settings.diarize,
+                             diarizer="segmentation", models=models)
+    hypothesis = turns.assign(file="trn09", speaker=turns["speaker"].astype(str))
+    overlap_s, recovered, precision = overlap_recovery(reference, hypothesis, region, len(wav) / 16000)
+    assert overlap_s > 10 and recovered >= 0.4 and precision >= 0.8
+    der = der_table(reference, hypothesis, uem={"trn09": region}).set_index("file").loc["TOTAL", "der"]
+    assert der <= 0.20
