@@ -103,8 +103,10 @@ def run_profile(bench: dict[str, Any], profile: str, work: Path, truth: Any, ext
                 log(f"{round(video_s)} s, {profile}: floor (unit costs alone)")
                 detect = manifest["stages"]["detect"]["key"][:16]
                 try:
-                    units = unit_costs(bench["episode"], str(root / "episodes" / ep_id / "stages" / "detect" / detect),
-                                       settings)
+                    stages = root / "episodes" / ep_id / "stages"
+                    crops = (str(stages / "facecrops" / manifest["stages"]["facecrops"]["key"][:16])
+                             if "asd" in manifest["stages"] else None)
+                    units = unit_costs(bench["episode"], str(stages / "detect" / detect), settings, crops_dir=crops)
                 except Exception as exc:  # a failed floor should not lose the runs: reported as not measured
                     log(f"floor failed: {exc!r}")
                     continue

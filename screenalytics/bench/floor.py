@@ -22,7 +22,8 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> float:
 
 def work(manifest: dict[str, Any], settings: Any) -> dict[str, float]:
     """Units of work per model in a run: sampled frames (detector), embedded faces (embedder), seconds of track
-    (vad, once per pass over it; segmentation) and seconds of speech (speaker embedder, transcriber)."""
+    (vad, once per pass over it; segmentation), seconds of speech (speaker embedder, transcriber) and scored
+    face-frames (active speaker)."""
     stages = manifest["stages"]
     out = {"face_detector": float(stages["detect"]["info"]["n_sampled"]),
            "face_embedder": float(stages["embed"]["info"]["n_embedded"])}
@@ -35,14 +36,18 @@ def work(manifest: dict[str, Any], settings: Any) -> dict[str, float]:
     if segmentation:
         out["segmentation"] = track_s
     out["speaker_embedder"] = speech_s
+    if "asd" in stages:
+        out["active_speaker"] = float(stages["asd"]["info"]["scored_frames"])
     if "transcribe" in stages:
         out["transcriber"] = speech_s
     return out
 
 
-def unit_costs(video: Path, chips_dir: str, settings: Any, audio: bool = True) -> dict[str, float]:
-    """Seconds per sampled frame (face_detector), per face (face_embedder) and per second of audio (vad,
-    segmentation: per second of track; speaker_embedder, transcriber: per second of speech)."""
+def unit_costs(video: Path, chips_dir: str, settings: Any, audio: bool = True, crops_dir: str | None = None,
+               ) -> dict[str, float]:
+    """Seconds per sampled frame (face_detector), per face (face_embedder), per second of audio (vad,
+    segmentation: per second of track; speaker_embedder, transcriber: per second of speech) and, with the run's
+    `facecrops` folder, per scored face-frame (active_speaker: MFCCs and the network on 2 s windows of its crops)."""
     from screenalytics.tasks import storage
     from screenalytics.tasks.audio_windows import detect_speech, speech_windows
     from screenalytics.tasks.decoding import FrameSampler, iter_frames, load_wav
@@ -90,6 +95,8 @@ def unit_costs(video: Path, chips_dir: str, settings: Any, audio: bool = True) -
         pieces = [wav[int(a * 16000):int(b * 16000)] for a, b in speech_windows(speech, settings.diarize.piece_s)]
         encoder.embed(pieces[:4])
         out["speaker_embedder"] = _timed(encoder.embed, pieces) / speech_s
+        if crops_dir is not None:
+            out["active_speaker"] = asd_unit_cost(models.get("active_speaker"), crops_dir, wav, settings)
         if settings.transcribe.enabled:
             transcriber = models.get("transcriber")
             samples = (wav * 32768).clip(-32768, 32767).astype(np.int16)
@@ -100,3 +107,24 @@ def unit_costs(video: Path, chips_dir: str, settings: Any, audio: bool = True) -
     finally:
         models.close()
     return out
+
+
+def asd_unit_cost(net: Any, crops_dir: str, wav: np.ndarray, settings: Any, windows: int = 8) -> float:
+    """Seconds per face-frame of the active-speaker model on `asd.window_s` windows of the run's first crops (with
+    the MFCCs of the audio under them); the first window is a warm-up."""
+    from screenalytics.tasks import storage
+    from screenalytics.tasks.asd import audio_features
+    from screenalytics.tasks.decoding import Audio
+    from screenalytics.tasks.facecrops import decode_crops
+
+    crops = storage.read_parquet(storage.join(crops_dir, "crops.parquet")).sort_values(["frame_idx", "det_id"])
+    size = int(round(settings.asd.window_s * 25))
+    track = Audio((wav * 32768).clip(-32768, 32767).astype(np.int16), 16000, 0.0)
+    spent = 0.0
+    for k in range(min(windows + 1, len(crops) // size)):
+        rows = crops.iloc[k * size:(k + 1) * size]
+        started = time.perf_counter()
+        net.scores(audio_features(track, float(rows["t_s"].iloc[0]), size)[None],
+                   decode_crops(rows["jpeg"].tolist())[None])
+        spent += (time.perf_counter() - started) if k else 0.0
+    return spent / max(size * (min(windows + 1, len(crops) // size) - 1), 1)

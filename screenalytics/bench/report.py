@@ -114,7 +114,8 @@ def markdown(results: dict[str, Any]) -> str:
     if fl:
         lines += ["", f"### Floor ({h['profile']}, {h['input']})", "", "| model | unit cost | work | floor s |",
                   "|---|---:|---:|---:|"]
-        units = {"face_detector": ("ms/frame", "frames"), "face_embedder": ("ms/face", "faces")}
+        units = {"face_detector": ("ms/frame", "frames"), "face_embedder": ("ms/face", "faces"),
+                 "active_speaker": ("ms/face-frame", "face-frames")}
         for model, seconds in fl["parts"].items():
             unit, what = units.get(model, ("ms/s of audio", "s of audio"))
             lines.append(f"| {model} | {_f(1000 * fl['unit_s'][model], 1)} {unit} | {_f(fl['work'][model], 0)} {what} "
