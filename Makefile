@@ -8,7 +8,7 @@ export SCREENALYTICS_MODEL_DIR ?= $(HOME)/.cache/screenalytics/models
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 90
 
-.PHONY: setup models demo test lint bench benchmark clean
+.PHONY: browser setup models demo test lint bench benchmark clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ demo: setup
 	$(BIN)/screenalytics sample out/sample
 	$(BIN)/screenalytics run out/sample/episode.mp4 --ep-id sample --facebank out/sample/facebank
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# the report test renders report.html in headless chromium (Debian's package)
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || \
+	  { echo "install chromium (Debian: apt-get install chromium) for the report test"; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check screenalytics tasks flows tests .ci

@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow
 
@@ -17,6 +17,7 @@ from screenalytics.flows.publish import post_artifacts, publish
 from screenalytics.flows.refs import facebank_ref, prepare, voicebank_ref
 from screenalytics.tasks.asd import asd_task
 from screenalytics.tasks.audio import audio_task
+from screenalytics.tasks.catalog import EpisodeLabels, labels_for
 from screenalytics.tasks.cluster import cluster_task
 from screenalytics.tasks.detect import sampling_rate
 from screenalytics.tasks.diarize import diarize_task
@@ -26,7 +27,7 @@ from screenalytics.tasks.fusion import fusion_task
 from screenalytics.tasks.match import match_task
 from screenalytics.tasks.models.loader import Models
 from screenalytics.tasks.probe import probe_task
-from screenalytics.tasks.progress import ProgressHook
+from screenalytics.tasks.progress import current_hook
 from screenalytics.tasks.scan import scan_task
 from screenalytics.tasks.schemas import EpisodeInfo
 from screenalytics.tasks.screentime import screentime_task
@@ -36,24 +37,49 @@ from screenalytics.tasks.transcribe import transcribe_task
 from screenalytics.tasks.vad import vad_task
 from screenalytics.tasks.voicebank import voicebank_task
 
+Profile = Literal["balanced", "low_power", "high_accuracy"]  # config/profiles/*.yaml
+
 
 @flow(name="episode", log_prints=True)
-def episode(video: str, ep_id: str | None = None, facebank: str | None = None, profile: str | None = None,
-            stride: int | None = None, root: str | None = None, overrides: dict[str, Any] | None = None,
-            voicebank: str | None = None, progress: ProgressHook | None = None) -> dict[str, Any]:
-    """Run the whole pipeline on one episode; returns the run manifest. `progress` shows the long stages (the CLI
-    passes rich bars; by default they are logged)."""
-    s = load_settings({**(overrides or {}), "profile": profile, "root": root, "detect.stride": stride})
-    ctx = prepare(video, ep_id, s)
-    bank, heard_ref = facebank_ref(facebank), voicebank_ref(voicebank)
+def episode(video: str, ep_id: str = "", facebank: str = "", profile: Profile = "balanced", stride: int = 0,
+            root: str = "", overrides: dict[str, Any] = {}, voicebank: str = "",  # noqa: B006 (never mutated; a form default)
+            show: str = "", season: str = "", episode_no: str = "") -> dict[str, Any]:
+    """Run the whole pipeline on one episode; returns the run manifest. Progress of the long stages goes to the
+    hook of an enclosing `progress.showing` block (the CLI's bars), else to the run's log every 10%.
+
+    Args:
+        video: Path of the episode's video file on the worker's host.
+        ep_id: Episode id for the outputs (letters, digits, '.', '_', '-'). Empty: SHOW-s05e03 when show, season
+            and episode are known, else from the file name.
+        facebank: Facebank folder (one sub-folder of photos per person) or facebank .parquet. Empty: the root's
+            facebank, if any; without one, faces stay unknown_N.
+        profile: Speed/accuracy trade: balanced (default), low_power (fastest) or high_accuracy (slowest, with the
+            transcript).
+        stride: Detect faces on every Nth frame instead of the profile's sampling. 0: the profile's.
+        root: Storage root for the outputs (a folder or s3://bucket/prefix). Empty: SCREENALYTICS_ROOT or ./data.
+        overrides: Settings to change, as a mapping of STAGE.FIELD to value, e.g. {"cluster.distance": 0.45,
+            "transcribe.enabled": true} (docs/configuration.md lists them).
+        voicebank: Folder with one sub-folder of recordings per person, to name voices heard off screen. Empty:
+            none.
+        show: Show name for the season catalog. Empty: parsed from the path (raw/videos/SHOW/s05/e03/...).
+        season: Season, 5 or S05. Empty: parsed from the path.
+        episode_no: Episode within the season, 3 or E03. Empty: parsed from the path.
+    """
+    progress = current_hook()
+    s = load_settings({**(overrides or {}), "profile": profile or None, "root": root or None,
+                       "detect.stride": stride or None})
+    labels = labels_for(video, show or None, season or None, episode_no or None)
+    ctx = prepare(video, ep_id or None, s, labels)
+    bank, heard_ref = facebank_ref(facebank or None), voicebank_ref(voicebank or None)
     models = Models(s.models, s.model_dir, det_thresh=s.detect.det_thresh)
     try:
-        return _run(ctx, s, {"ctx": ctx, "models": models, "progress": progress}, bank, heard_ref)
+        return _run(ctx, s, {"ctx": ctx, "models": models, "progress": progress}, bank, heard_ref, labels)
     finally:
         models.close()
 
 
-def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> dict[str, Any]:
+def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any, labels: EpisodeLabels
+         ) -> dict[str, Any]:
     probe = probe_task(**run)
     info = EpisodeInfo.model_validate(probe.info)
 
@@ -88,6 +114,6 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any) -> di
                "asd": talking}
     outputs = {"probe": probe, **scanned, **{name: f.result() for name, f in futures.items() if f is not None}}
     notes = [] if audio else [f"{ctx.ep_id}: the video has no audio track; visual screen time only"]
-    manifest = publish(ctx, outputs, s, run["models"].identities(), notes)
+    manifest = publish(ctx, outputs, s, run["models"].identities(), notes, labels)
     post_artifacts(ctx, manifest, outputs["fusion"])
     return manifest

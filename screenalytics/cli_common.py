@@ -1,9 +1,13 @@
 """What every `screenalytics` command shares: consoles, actionable errors, settings, progress bars, tables."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -56,12 +60,30 @@ def models_for(settings):
     return Models(settings.models, settings.model_dir, det_thresh=settings.detect.det_thresh)
 
 
-def print_table(df, title: str) -> None:
+def cell_text(value: Any) -> str:
+    """A table cell as text: lists, arrays and structs as JSON, floats with 2 decimals, missing values empty."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, default=str)
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
+        return ""
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def flat_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with list, array and struct cells written as JSON text (for CSV)."""
+    nested = [c for c in df.columns if df[c].dtype == object
+              and df[c].map(lambda v: isinstance(v, np.ndarray | list | tuple | dict)).any()]
+    return df.assign(**{c: df[c].map(cell_text) for c in nested})
+
+
+def print_table(df: pd.DataFrame, title: str) -> None:
     table = Table(title=title)
     for col in df.columns:
         table.add_column(str(col), justify="right" if df[col].dtype.kind in "fi" else "left")
     for row in df.itertuples(index=False):
-        table.add_row(*("" if v is None or v != v else f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*(cell_text(v) for v in row))
     console.print(table)
 
 

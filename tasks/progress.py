@@ -2,16 +2,34 @@
 
 A hook is `hook(label, total)`, a context manager yielding `advance`. The CLI passes one that draws rich progress
 bars; the default (`log_progress`) logs every 10% to the Prefect run logger when inside a flow or task, else to
-Python logging. Nothing here is global state.
+Python logging. A caller that starts a flow hands its hook over with `showing(hook)` (a context variable, so the
+flow's parameters stay what a deployment form can show).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 
 Advance = Callable[[int], None]
 ProgressHook = Callable[[str, "int | None"], AbstractContextManager[Advance]]
+_SHOWN: ContextVar[ProgressHook | None] = ContextVar("screenalytics_progress", default=None)
+
+
+@contextmanager
+def showing(hook: ProgressHook) -> Iterator[None]:
+    """Flows started inside this block show their progress with `hook` (`current_hook`)."""
+    token = _SHOWN.set(hook)
+    try:
+        yield
+    finally:
+        _SHOWN.reset(token)
+
+
+def current_hook() -> ProgressHook | None:
+    """The hook of the enclosing `showing` block, if any."""
+    return _SHOWN.get()
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter:

@@ -20,6 +20,16 @@ class _Strict(pa.DataFrameModel):
         coerce = True
 
 
+class Catalog(_Strict):
+    """One row per episode: where it sits in a show (`catalog.parquet`, written when a run publishes; not a stage
+    output). Season and episode are codes such as `S05` and `E03`."""
+
+    ep_id: Series[str]
+    show_name: Series[str] = pa.Field(nullable=True)
+    season: Series[str] = pa.Field(nullable=True, str_matches=r"^S\d{2,}$")
+    episode: Series[str] = pa.Field(nullable=True, str_matches=r"^E\d{2,}$")
+
+
 class Episodes(_Strict):
     """One row per episode: what `probe` found in the container."""
 

@@ -19,7 +19,7 @@ def main() -> None:
     from prefect import flow
 
     from screenalytics.flows.episode import episode
-    from screenalytics.tasks.progress import no_progress
+    from screenalytics.tasks.progress import no_progress, showing
 
     @flow(name="bench-warmup")
     def warmup() -> int:
@@ -28,8 +28,9 @@ def main() -> None:
     warmup()
     t_start = time.time()
     clock = time.perf_counter()
-    manifest = episode(args["video"], ep_id=args["ep_id"], facebank=args["facebank"], profile=args["profile"],
-                       root=args["root"], progress=no_progress)
+    with showing(no_progress):
+        manifest = episode(args["video"], ep_id=args["ep_id"], facebank=args["facebank"] or "",
+                           profile=args["profile"], root=args["root"])
     wall = time.perf_counter() - clock
     with open(args["out"], "w") as out:
         json.dump({"flow_wall_s": wall, "warmup_s": t_start - started, "t_start": t_start, "t_end": time.time(),
