@@ -16,12 +16,12 @@ from screenalytics.tasks.settings import Settings
 
 
 @task(name="prepare")
-def prepare(video: str, ep_id: str | None, settings: Settings, labels: EpisodeLabels) -> RunContext:
+def prepare(video: str, ep_id: str | None, settings: Settings, labels: EpisodeLabels | None = None) -> RunContext:
     """Validate the inputs and hash the video's bytes (the cache key of everything downstream). Without an
     `ep_id`, the episode is named after its labels or its file (`catalog.default_ep_id`)."""
     path = Path(video).expanduser()
     check_file(str(path))
-    ep = storage.validate_ep_id(ep_id or default_ep_id(str(path), labels))
+    ep = storage.validate_ep_id(ep_id or default_ep_id(str(path), labels or EpisodeLabels()))
     url = path.resolve().as_uri()
     return RunContext(ep_id=ep, episode_url=storage.join(storage.normalize_root(settings.root), "episodes", ep),
                       video=Ref(url=url, sha256=storage.sha256_url(url)))

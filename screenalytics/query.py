@@ -85,6 +85,6 @@ def query(root: str, sql: str, show: str | None = None, season: str | None = Non
         return con.execute(sql).df()
     except duckdb.CatalogException as exc:
         names = ", ".join(views(con)) or "none: no episode has been run under this root"
-        raise ValueError(f"{exc}. Views here: {names}") from None
+        raise ValueError(f"query failed: {exc}. Views here: {names}") from None
     finally:
         con.close()

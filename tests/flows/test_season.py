@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import itertools
 import json
+import logging
+import re
 import shutil
 import socket
 import subprocess
@@ -38,6 +40,8 @@ def season(prefect_harness, tmp_path_factory):
     folder with --show/--season/--episode given."""
     base = tmp_path_factory.mktemp("season")
     root = base / "root"
+    for name in ("prefect.flow_runs", "prefect.task_runs"):  # the CLI, imported here, quiets Prefect's loggers
+        logging.getLogger(name).setLevel(logging.INFO)
     truths = {}
     for code, kind in KINDS.items():
         laid_out = code != "E03"
@@ -177,7 +181,7 @@ def test_each_run_posts_its_table_summary_and_link_as_prefect_artifacts(season):
     """Read back through the Prefect client: the screen-time table with its rows (readable headers), the summary
     markdown (keyed, naming the cast found and where the outputs are) and the link to the episode folder."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, LogFilter, LogFilterFlowRunId
 
     root, _ = season
     ep = "grid-show-s01e01"
@@ -197,6 +201,12 @@ def test_each_run_posts_its_table_summary_and_link_as_prefect_artifacts(season):
         assert all(name in summary.data for name in ("bbaf2n", "lbax4n")) and "## Outputs" in summary.data
         link, report = latest(f"outputs-{ep}"), latest(f"report-{ep}")  # Prefect stores links as markdown
         assert f"episodes/{ep}" in link.data and f"episodes/{ep}/report.html" in report.data
+        logs = [entry.message for entry in client.read_logs(log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=[table.flow_run_id])), limit=200)]
+    assert any(re.search(r"diarization: \d+% \(\d+/\d+\)", m) for m in logs), logs  # stage progress, every 10%
+    assert any("outputs in" in m and f"episodes/{ep}" in m for m in logs)
+    csv = (root / "episodes" / ep / "screentime.csv").read_text()
+    assert not re.search(r"\d\.\d{4,}", csv), csv  # seconds rounded to milliseconds
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:
