@@ -48,7 +48,7 @@ def publish(ctx: RunContext, outputs: dict[str, StageOutput], settings: Settings
         notes = [*notes, f"removed {', '.join(removed)} of an earlier run: this run did not produce them"]
     storage.write_parquet(catalog_row(ctx.ep_id, labels), storage.join(ctx.episode_url, "catalog.parquet"))
     screentime = outputs["fusion"].table("screentime")
-    csv = screentime.round(3).to_csv(index=False).encode()
+    csv = spreadsheet_safe(screentime.round(3)).to_csv(index=False).encode()
     storage.write_bytes(storage.join(ctx.episode_url, "screentime.csv"), csv)
     info = outputs["screentime"].info
     manifest = {
@@ -74,6 +74,16 @@ def write_reports(ctx: RunContext, settings: Settings) -> None:
         write_season_report(settings.root)
     except Exception as exc:  # the run's tables and manifest are already published
         get_run_logger().warning("report not written: %s (redraw with `screenalytics report %s`)", exc, ctx.ep_id)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a cell starting so is a formula to a spreadsheet
+
+
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as formulas (a person named `=2+5`) prefixed with `'`."""
+    text = table.select_dtypes(include=["object", "string"]).columns
+    return table.assign(**{c: table[c].map(lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_START)
+                                           else v) for c in text})
 
 
 ARTIFACT_HEADERS = {"name": "Person", "visual_s": "On screen (s)", "speaking_s": "Speaking (s)",

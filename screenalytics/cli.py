@@ -62,6 +62,9 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         from screenalytics.tasks import storage
         from screenalytics.tasks.progress import showing
 
+        if ep_id is not None and not ep_id.strip():
+            raise ValueError("--ep-id is empty: give an id such as s01e01 (or leave it out to name the episode "
+                             "after its file)")
         overrides = parse_sets(set_)
         settings = settings_for(root, profile, overrides)
         if facebank is None:

@@ -35,6 +35,9 @@ def settings_for(root: str | None, profile: str | None = None, overrides: dict |
     """Effective settings; `--root`/`--profile` win over the same keys given with `--set`."""
     from screenalytics.tasks.settings import load_settings
 
+    if root is not None and not root.strip():
+        raise ValueError("--root is empty: give a folder or s3://bucket/prefix (or leave it out for "
+                         "$SCREENALYTICS_ROOT or ./data)")
     given = {key: value for key, value in {"root": root, "profile": profile}.items() if value is not None}
     return load_settings({**(overrides or {}), **given})
 

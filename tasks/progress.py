@@ -32,7 +32,8 @@ def current_hook() -> ProgressHook | None:
     return _SHOWN.get()
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter:
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run logger inside a flow or task, else Python logging."""
     try:
         from prefect import get_run_logger
 
@@ -44,7 +45,7 @@ def _logger() -> logging.Logger | logging.LoggerAdapter:
 @contextmanager
 def log_progress(label: str, total: int | None) -> Iterator[Advance]:
     """Log `label: N% (done/total)` at every 10%, and `label: done (n)` at the end."""
-    log = _logger()
+    log = run_logger()
     done, next_pct = 0, 10
 
     def advance(n: int) -> None:

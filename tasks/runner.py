@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from screenalytics.tasks import code_identity, schemas, storage
 from screenalytics.tasks.decoding import Audio
 from screenalytics.tasks.errors import InputError, MissingModelError
-from screenalytics.tasks.progress import ProgressHook, log_progress
+from screenalytics.tasks.progress import ProgressHook, log_progress, run_logger
 
 _NO_RETRY = (InputError, MissingModelError, ValueError)
 
@@ -115,12 +115,25 @@ def stage_dir(ctx: RunContext, stage: str, key: str) -> str:
     return storage.join(ctx.episode_url, "stages", stage, key[:16])
 
 
+def intact(ref: Ref) -> bool:
+    """The file behind a stage output's reference still has the bytes its checksum was recorded from."""
+    return storage.exists(ref.url) and storage.sha256_url(ref.url) == ref.sha256
+
+
 def load_done(ctx: RunContext, stage: str, key: str) -> StageOutput | None:
+    """A finished stage folder for the key, trusted only when every file it lists is there with its recorded
+    checksum (a file deleted, truncated or altered on disk makes the stage run again, never read)."""
     done = storage.join(stage_dir(ctx, stage, key), "_done.json")
     if not storage.exists(done):
         return None
-    output = StageOutput.model_validate(storage.read_json(done))
-    return output if all(storage.exists(ref.url) for ref in output.files.values()) else None
+    try:
+        output = StageOutput.model_validate(storage.read_json(done))
+    except (ValueError, TypeError):  # a damaged _done.json is no proof of a finished stage
+        return None
+    if all(intact(ref) for ref in output.files.values()):
+        return output
+    run_logger().warning("%s: a stored output of this stage was missing or damaged; recomputing it", stage)
+    return None
 
 
 def write_stage(ctx: RunContext, stage: str, key: str, produced: Produced, tables: dict[str, type],

@@ -84,3 +84,10 @@ def test_set_overrides_reach_the_model_dependent_thresholds():
     assert settings_for(None, None, explicit).cluster.distance == 0.9
     result = runner.invoke(app, ["diarize", str(HAMILTON / "short_hamilton_clip.mp4"), "--set", "cluster.distance"])
     assert result.exit_code == 2 and "use STAGE.FIELD=VALUE" in result.output
+
+
+def test_empty_ep_id_and_root_are_refused_not_guessed(tmp_path, grid_episode):
+    for args, option in ((["--ep-id", ""], "--ep-id"), (["--root", " "], "--root")):
+        out = runner.invoke(app, ["run", str(grid_episode["episode"]), *args])
+        assert out.exit_code != 0 and f"{option} is empty" in out.output and "Traceback" not in out.output
+    assert not (tmp_path / "episodes").exists()

@@ -127,6 +127,19 @@ def test_deleted_artifact_is_recomputed_not_trusted(grid_run, grid_episode):
     assert rerun["stages"]["embed"]["state"] == "Cached", "the recomputed tracks are the same bytes: nothing below runs"
 
 
+def test_damaged_stage_file_is_recomputed_not_trusted(grid_run, grid_episode):
+    """A finished stage's Parquet cut to 100 bytes on disk: its recorded checksum no longer matches, so the stage
+    runs again (same key, same bytes) instead of being reused and republished; the published table reads."""
+    root, first, _ = grid_run
+    folder = root / "episodes" / "grid" / "stages" / "match" / first["stages"]["match"]["key"][:16]
+    table = folder / "identities.parquet"
+    table.write_bytes(table.read_bytes()[:100])
+    rerun = run_grid(grid_episode, root)
+    assert rerun["stages"]["match"]["state"] == "Completed"
+    assert rerun["stages"]["cluster"]["state"] == "Cached" and rerun["stages"]["screentime"]["state"] == "Cached"
+    assert published(root, "grid", "identities.parquet").equals(pd.read_parquet(table))
+
+
 def test_tv_hard_episode(tv_hard_episode, prefect_harness, tmp_path):
     truth = EpisodeTruth.from_json(tv_hard_episode["truth"])
     episode(str(tv_hard_episode["episode"]), ep_id="tvhard", facebank=str(tv_hard_episode["facebank"]),
