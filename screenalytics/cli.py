@@ -80,7 +80,8 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
                     f"Screen time (seconds): {manifest['ep_id']}")
         for warning in manifest["warnings"]:
             err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-        console.print(f"Outputs: {episode_url}/ (report.html: open it in a browser; screentime.parquet, "
+        console.print(f"Outputs: {storage.local_path(episode_url) or episode_url}/ (report.html: open it in a "
+                      "browser; screentime.parquet, "
                       "screentime.csv, intervals.parquet, timeline.png, manifest.json)", soft_wrap=True)
 
 

@@ -13,6 +13,8 @@ import re
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import fsspec
 import pandas as pd
@@ -44,6 +46,10 @@ def validate_ep_id(ep_id: str) -> str:
 
 
 def fs_for(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem and path behind a URL. A `file://` URL is percent-decoded (`Path.as_uri` encodes spaces,
+    `%`, `#` and non-ASCII characters; fsspec would take the escapes literally)."""
+    if url.startswith("file://"):
+        return fsspec.filesystem("file"), url2pathname(urlsplit(url).path)
     fs, path = fsspec.core.url_to_fs(url)
     return fs, path
 

@@ -91,3 +91,20 @@ def test_empty_ep_id_and_root_are_refused_not_guessed(tmp_path, grid_episode):
         out = runner.invoke(app, ["run", str(grid_episode["episode"]), *args])
         assert out.exit_code != 0 and f"{option} is empty" in out.output and "Traceback" not in out.output
     assert not (tmp_path / "episodes").exists()
+
+
+def test_paths_with_spaces_percent_hash_and_non_ascii_work(tmp_path, prefect_harness, grid_episode):
+    """Video, facebank and root named with spaces, `%`, `#` and non-ASCII characters: the run reads and writes the
+    literal folders (no percent-escaped twin), the id is made safe from the file name, and queries find it."""
+    place = tmp_path / "A spaces ñ #%"
+    place.mkdir()
+    video = place / "my clip ñ#%.mp4"
+    shutil.copy(grid_episode["episode"], video)
+    shutil.copytree(grid_episode["facebank"], place / "face bank")
+    root = place / "root 日本"
+    out = runner.invoke(app, ["run", str(video), "--facebank", str(place / "face bank"), "--root", str(root)])
+    assert out.exit_code == 0, out.output
+    assert (root / "episodes" / "my-clip-n" / "screentime.parquet").is_file() and str(root) in out.output
+    assert sorted(p.name for p in place.iterdir()) == ["face bank", "my clip ñ#%.mp4", "root 日本"]
+    listed = runner.invoke(app, ["query", "episodes", "--root", str(root)])
+    assert listed.exit_code == 0 and "my-clip-n" in listed.output
