@@ -96,7 +96,7 @@ def parse_sets(items: list[str]) -> dict[str, str]:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: use STAGE.FIELD=VALUE, e.g. --set cluster.distance=0.45")
         key, value = item.split("=", 1)
-        import yaml
+        from screenalytics.tasks.settings import yaml_value
 
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = yaml_value(value, f"--set {key.strip()}")
     return out

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class StageConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def fingerprint(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -246,8 +246,9 @@ class ModelsConfig(StageConfig):
 
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="`auto`: CUDA for the ONNX models when onnxruntime-gpu sees a GPU, else CPU.")
-    threads: int = Field(2, ge=1, description="Thread budget per model on CPU (onnxruntime intra-op threads, "
-                         "CTranslate2 threads, dlib worker processes).")
+    threads: int = Field(2, ge=1, le=64, description="Thread budget per model on CPU (onnxruntime intra-op "
+                         "threads, CTranslate2 threads, dlib worker processes); more than the machine's cores only "
+                         "slows it down.")
     face_detector: Literal["yunet", "scrfd"] = Field(
         "yunet", description="`yunet` (default: YuNet, Apache-2.0 weights shipped with the package) or `scrfd` "
         "(SCRFD-2.5G-KPS: InsightFace weights, non-commercial research only).")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from screenalytics.tasks.configs import (
     MODEL_DEFAULTS,
@@ -75,7 +75,10 @@ class Settings(BaseModel):
             return data
         tree = {key: dict(value) if isinstance(value, Mapping) else value for key, value in data.items()}
         models = tree.get("models")
-        chosen = ModelsConfig.model_validate(models) if isinstance(models, Mapping) else models or ModelsConfig()
+        try:
+            chosen = ModelsConfig.model_validate(models) if isinstance(models, Mapping) else models or ModelsConfig()
+        except ValidationError:  # left for the field's own validation, which names `models.<field>`
+            return tree
         for field, per_model in MODEL_DEFAULTS.items():
             for dotted, value in per_model[getattr(chosen, field)].items():
                 section, name = dotted.split(".")
@@ -126,6 +129,15 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+def yaml_value(raw: str, where: str) -> Any:
+    """A setting's value written as YAML (`3`, `true`, `[1, 2]`, `text`), or a clear error naming `where`."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{where}={raw!r}: not a value ({str(exc).splitlines()[0]}); write a number, true/false, "
+                         "a word, or a YAML list such as [1, 2]") from None
+
+
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     for key, raw in environ.items():
@@ -134,7 +146,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
         dotted = key[len(ENV_PREFIX):].lower().replace("__", ".")
         head = dotted.split(".")[0]
         if head in STAGES or dotted in Settings.model_fields:
-            _set_dotted(layer, dotted, yaml.safe_load(raw) if head in STAGES else raw)
+            _set_dotted(layer, dotted, yaml_value(raw, key) if head in STAGES else raw)
         elif "." in dotted or any(dotted.startswith(f"{stage}_") for stage in STAGES):  # a mistyped setting
             log.warning("ignoring %s: not a setting (use SCREENALYTICS_ROOT, SCREENALYTICS_<STAGE>__<FIELD>, ...)",
                         key)
@@ -152,14 +164,31 @@ def load_settings(
             _set_dotted(cli, key, value)
     env = _env_layer(environ)
     profile = cli.get("profile") or env.get("profile") or Settings.model_fields["profile"].default
-    profile_path = config_dir() / "profiles" / f"{profile}.yaml"
-    if not profile_path.exists():
+    if profile not in profiles():  # a name, never a path: `--profile ../x` must not load any YAML file
         raise ValueError(f"Unknown profile {profile!r}; choose one of: {', '.join(profiles())}")
+    profile_path = config_dir() / "profiles" / f"{profile}.yaml"
     tree: dict[str, Any] = {name: _read_yaml(config_dir() / "stages" / f"{name}.yaml") for name in STAGES}
     for layer in (_read_yaml(profile_path), env, cli):
         tree = _merge(tree, layer)
     tree["profile"] = profile
-    return Settings.model_validate(tree)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ValueError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """A settings validation error as one line per setting: its dotted name, what is wrong, what is allowed."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        section = STAGES.get(str(error["loc"][0])) if error["loc"] else None
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(section.model_fields) if section else ", ".join(Settings.model_fields)
+            lines.append(f"setting {name}: unknown (the settings there are: {known})")
+        else:
+            lines.append(f"setting {name}: {error['msg'].lower()} (got {error.get('input')!r})")
+    return "invalid settings: " + "; ".join(lines) + " (docs/configuration.md lists every setting and its range)"
 
 
 def stage_yaml(section: str) -> str:

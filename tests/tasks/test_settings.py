@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 
+from screenalytics.cli_common import parse_sets
 from screenalytics.tasks.configs import MODEL_DEFAULTS, STAGES
 from screenalytics.tasks.settings import Settings, config_dir, load_settings, stage_yaml
 
@@ -34,9 +34,9 @@ def test_root_and_model_dir_from_env():
 
 
 def test_bad_values_are_rejected_with_the_field_name():
-    with pytest.raises(ValidationError, match="sample_fps"):
+    with pytest.raises(ValueError, match="sample_fps"):
         load_settings({"detect.sample_fps": -1}, environ={})
-    with pytest.raises(ValidationError, match="no_such_field"):
+    with pytest.raises(ValueError, match="no_such_field"):
         load_settings({"detect.no_such_field": 1}, environ={})
     with pytest.raises(ValueError, match="Unknown profile"):
         load_settings({"profile": "turbo"}, environ={})
@@ -87,5 +87,27 @@ def test_renamed_sections_and_keys():
                       environ={})
     assert (s.transcribe.enabled, s.guardrails.max_tracks_per_min, s.models.threads) == (False, 60, 3)
     for old in ("transcript.enabled", "metrics.max_tracks_per_min", "detect.threads", "embed.backend"):
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValueError, match="unknown"):
             load_settings({old: 1}, environ={})
+
+
+@pytest.mark.parametrize(("overrides", "says"), [
+    ({"detect.threads": 100000}, "setting detect.threads: unknown (the settings there are: sample_fps"),
+    ({"models.threads": 100000}, "setting models.threads: input should be less than or equal to 64"),
+    ({"detect.sample_fps": float("inf")}, "setting detect.sample_fps: input should be a finite number"),
+    ({"cluster.distance": "far"}, "setting cluster.distance: input should be a valid number"),
+])
+def test_out_of_range_unknown_and_mistyped_settings_name_the_setting_and_its_range(overrides, says):
+    with pytest.raises(ValueError) as raised:
+        load_settings(overrides, environ={})
+    assert says in str(raised.value) and "errors.pydantic.dev" not in str(raised.value)
+
+
+def test_malformed_yaml_values_and_profile_paths_are_refused_clearly():
+    with pytest.raises(ValueError, match="SCREENALYTICS_DETECT__SAMPLE_FPS='\\[1': not a value"):
+        load_settings({}, environ={"SCREENALYTICS_DETECT__SAMPLE_FPS": "[1"})
+    with pytest.raises(ValueError, match="--set detect.sample_fps='\\[1': not a value"):
+        parse_sets(["detect.sample_fps=[1"])
+    for name in ("/etc/passwd", "../profiles/balanced", "balanced.yaml"):
+        with pytest.raises(ValueError, match="Unknown profile"):
+            load_settings({"profile": name}, environ={})
