@@ -23,8 +23,22 @@ def prepare(video: str, ep_id: str | None, settings: Settings, labels: EpisodeLa
     check_file(str(path))
     ep = storage.validate_ep_id(ep_id or default_ep_id(str(path), labels or EpisodeLabels()))
     url = path.resolve().as_uri()
-    return RunContext(ep_id=ep, episode_url=storage.join(storage.normalize_root(settings.root), "episodes", ep),
-                      video=Ref(url=url, sha256=storage.sha256_url(url)))
+    episode_url = storage.join(storage.normalize_root(settings.root), "episodes", ep)
+    video = Ref(url=url, sha256=storage.sha256_url(url))
+    refuse_another_video(episode_url, ep, video)
+    return RunContext(ep_id=ep, episode_url=episode_url, video=video)
+
+
+def refuse_another_video(episode_url: str, ep_id: str, video: Ref) -> None:
+    """Two different videos must not share an episode id (a second file with the same stem would silently replace
+    the first one's outputs)."""
+    published = storage.join(episode_url, "episode.parquet")
+    if not storage.exists(published):
+        return
+    before = storage.read_parquet(published).iloc[0]
+    if before["content_sha256"] != video.sha256:
+        raise InputError(f"episode id {ep_id!r} already holds the outputs of another video ({before['source_url']}); "
+                         f"give {video.url} its own id with --ep-id, or delete {episode_url} to replace them")
 
 
 def folder_ref(folder: Path) -> Ref:

@@ -108,3 +108,22 @@ def test_paths_with_spaces_percent_hash_and_non_ascii_work(tmp_path, prefect_har
     assert sorted(p.name for p in place.iterdir()) == ["face bank", "my clip ñ#%.mp4", "root 日本"]
     listed = runner.invoke(app, ["query", "episodes", "--root", str(root)])
     assert listed.exit_code == 0 and "my-clip-n" in listed.output
+
+
+def test_two_videos_with_one_file_stem_do_not_replace_each_other(tmp_path, prefect_harness, grid_episode):
+    """`a/clip.mp4` then `b/clip.mp4` (another video) under one root: the second run is refused with both files named
+    and the way out, and the first run's outputs stay."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    shutil.copy(grid_episode["episode"], tmp_path / "a" / "clip.mp4")
+    shutil.copy(SHARED / "grid_av" / "bbaf2n.mpg", tmp_path / "b" / "clip.mp4")
+    root = str(tmp_path / "root")
+    first = runner.invoke(app, ["run", str(tmp_path / "a" / "clip.mp4"), "--root", root])
+    assert first.exit_code == 0, first.output
+    kept = (tmp_path / "root" / "episodes" / "clip" / "screentime.parquet").read_bytes()
+    second = runner.invoke(app, ["run", str(tmp_path / "b" / "clip.mp4"), "--root", root])
+    assert second.exit_code != 0 and "already holds the outputs of another video" in second.output
+    assert "--ep-id" in second.output and "Traceback" not in second.output
+    assert (tmp_path / "root" / "episodes" / "clip" / "screentime.parquet").read_bytes() == kept
+    again = runner.invoke(app, ["run", str(tmp_path / "a" / "clip.mp4"), "--root", root])
+    assert again.exit_code == 0, again.output
