@@ -38,4 +38,8 @@ def run_metrics(tracks: DataFrame[Tracks], clusters: DataFrame[Clusters], *, dur
     ]
     warnings = [f"{name}={metrics[name]:.3g} exceeds {limit:g}: {advice}"
                 for name, limit, advice in checks if metrics[name] > limit and n_tracks >= 5]
+    if n_tracks == 0:
+        warnings.append("no face was found in the video: visual screen time is 0 for everyone. If faces are there, "
+                        "they may be smaller than detect.min_face_px or the video too small or dark: lower "
+                        "detect.det_thresh or detect.min_face_px, or raise detect.sample_fps")
     return metrics, warnings

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -127,3 +128,15 @@ def test_two_videos_with_one_file_stem_do_not_replace_each_other(tmp_path, prefe
     assert (tmp_path / "root" / "episodes" / "clip" / "screentime.parquet").read_bytes() == kept
     again = runner.invoke(app, ["run", str(tmp_path / "a" / "clip.mp4"), "--root", root])
     assert again.exit_code == 0, again.output
+
+
+def test_a_video_with_no_face_says_so(tmp_path, prefect_harness):
+    """A 64x64 test pattern with no face: the run finishes and warns that no face was found, with what to try."""
+    import imageio_ffmpeg
+
+    video = tmp_path / "pattern.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=64x64:rate=25", "-t", "2", "-pix_fmt", "yuv420p", str(video)], check=True)
+    out = runner.invoke(app, ["run", str(video), "--root", str(tmp_path / "root")])
+    assert out.exit_code == 0, out.output
+    assert "no face was found in the video" in out.output and "detect.min_face_px" in out.output
