@@ -66,7 +66,7 @@ def episode(video: str, ep_id: str = "", facebank: str = "", profile: Profile = 
         episode_no: Episode within the season, 3 or E03. Empty: parsed from the path.
     """
     progress = current_hook()
-    s = load_settings({**(overrides or {}), "profile": profile or None, "root": root or None,
+    s = load_settings({**(overrides or {}), "profile": profile, "root": root or None,
                        "detect.stride": stride or None})
     labels = labels_for(video, show or None, season or None, episode_no or None)
     ctx = prepare(video, ep_id or None, s, labels)

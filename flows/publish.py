@@ -11,6 +11,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from screenalytics import __version__
+from screenalytics.published import run_label
 from screenalytics.report import write_report, write_season_report
 from screenalytics.tasks import storage
 from screenalytics.tasks.catalog import EpisodeLabels, catalog_row
@@ -99,7 +100,7 @@ def artifact_key(kind: str, ep_id: str) -> str:
 
 def summary_markdown(manifest: dict[str, Any], screentime: pd.DataFrame, episode_url: str) -> str:
     """What a person watching runs reads first: what was found, the warnings, where the outputs are."""
-    label = " ".join(str(manifest[k]) for k in ("show", "season", "episode") if manifest.get(k))
+    label = run_label(manifest)
     duration = float(manifest["stages"]["probe"]["info"]["duration_s"])
     named = screentime[screentime["person_id"].map(is_named)].sort_values("visual_s", ascending=False)
     lines = [f"# {manifest['ep_id']}" + (f" ({label})" if label else ""), "",

@@ -108,7 +108,8 @@ def report(ep_id: str | None = typer.Argument(None, help="Episode id of a finish
     """Write an episode's report.html (totals, timeline, faces, guardrails, run) from its stored tables, or the
     season report linking every episode's."""
     with user_errors():
-        from screenalytics.report import episode_folder, write_report, write_season_report
+        from screenalytics.published import episode_folder
+        from screenalytics.report import write_report, write_season_report
 
         settings = settings_for(root)
         if seasons == (ep_id is not None):
@@ -274,15 +275,14 @@ def eval_screentime(truth: Path = typer.Option(..., "--truth", help="Truth file 
     identity whom it shows (right, misnamed, merge, split). Exits 1 past the tolerances."""
     with user_errors():
         from screenalytics.composer.truth import EpisodeTruth
+        from screenalytics.published import finished_run
         from screenalytics.tasks import storage
         from screenalytics.truth_eval import Tolerance, failures, identity_map, person_errors
 
         if not truth.is_file():
             raise FileNotFoundError(f"{truth}: truth file not found")
         expected = EpisodeTruth.from_json(truth)
-        folder = storage.join(storage.normalize_root(settings_for(root).root), "episodes", ep_id)
-        if not storage.exists(storage.join(folder, "screentime.parquet")):
-            raise FileNotFoundError(f"{folder}: no finished run of episode {ep_id!r} here (check --ep-id and --root)")
+        folder, _ = finished_run(settings_for(root).root, ep_id)
         table = storage.read_parquet(storage.join(folder, "screentime.parquet"))
         intervals = storage.read_parquet(storage.join(folder, "intervals.parquet"))
         speech = Tolerance(speaking_tol, speaking_rel)

@@ -9,6 +9,7 @@ import av
 import opentimelineio as otio
 import pandas as pd
 
+from screenalytics.published import finished_run
 from screenalytics.tasks import storage
 
 FORMATS = {"otio": ("otio_json", ".otio"), "edl": ("cmx_3600", ".edl"), "fcpxml": ("fcpx_xml", ".fcpxml")}
@@ -57,9 +58,7 @@ def export_person(root: str, ep_id: str, person: str, fmt: str, out: Path | None
     EDL holds one track: the appearances, or the speaking turns with `speaking`."""
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    folder = storage.join(storage.normalize_root(root), "episodes", storage.validate_ep_id(ep_id))
-    if not storage.exists(storage.join(folder, "intervals.parquet")):
-        raise FileNotFoundError(f"{folder}: no finished run of episode {ep_id!r} (check the id and --root)")
+    folder, _ = finished_run(root, ep_id)
     screentime = storage.read_parquet(storage.join(folder, "screentime.parquet"))
     row = screentime[(screentime["person_id"] == person) | (screentime["name"] == person)]
     if row.empty:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from screenalytics.published import finished_run, stage_table
 from screenalytics.tasks import storage
 from screenalytics.tasks.decoding import Audio, open_container
 from screenalytics.tasks.errors import InputError
@@ -44,27 +45,16 @@ class EpisodeTables:
 
 def load_tables(root: str, ep_id: str) -> EpisodeTables:
     """The episode's published tables and the stage outputs the preview needs (found by the manifest's keys)."""
-    folder = storage.join(storage.normalize_root(root), "episodes", ep_id)
-    if not storage.exists(storage.join(folder, "manifest.json")):
-        raise InputError(f"{folder}: no finished run of episode {ep_id!r} under this root; run it first "
-                         f"(`screenalytics run VIDEO --ep-id {ep_id}`) or pass --root")
-    manifest = storage.read_json(storage.join(folder, "manifest.json"))
-
-    def stage_table(stage: str, name: str) -> pd.DataFrame | None:
-        if stage not in manifest["stages"]:
-            return None
-        key = manifest["stages"][stage]["key"][:16]
-        return storage.read_parquet(storage.join(folder, "stages", stage, key, f"{name}.parquet"))
-
+    folder, manifest = finished_run(root, ep_id)
     detections = storage.read_parquet(storage.join(folder, "detections.parquet"))
     tracks = storage.read_parquet(storage.join(folder, "tracks.parquet"))
     identities = storage.read_parquet(storage.join(folder, "identities.parquet"))
-    segments = stage_table("embed", "track_segments")
+    segments = stage_table(folder, manifest, "embed", "track_segments")
     boxes = detections.merge(tracks[["det_id", "track_id"]], on="det_id").merge(
         segments[["det_id", "segment_id"]], on="det_id", how="left")
     names = identities.set_index("segment_id")["name"]
     boxes["name"] = boxes["segment_id"].map(names).fillna("")
-    scores = stage_table("asd", "scores")
+    scores = stage_table(folder, manifest, "asd", "scores")
     turns = (storage.read_parquet(storage.join(folder, "turn_speakers.parquet"))
              if storage.exists(storage.join(folder, "turn_speakers.parquet")) else None)
     person_names = storage.read_parquet(storage.join(folder, "screentime.parquet")).set_index("person_id")["name"]

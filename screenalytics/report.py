@@ -2,7 +2,7 @@
 a per-person timeline (visual and speaking intervals, shot cuts, times on hover), each identity's best face, the
 guardrails with their warnings, and the run manifest. Everything comes from stored tables: nothing is recomputed.
 
-`write_report(folder)` writes `report.html` into an episode's folder (`episode_folder(root, ep_id)`);
+`write_report(folder)` writes `report.html` into an episode's folder (`published.episode_folder`);
 `write_season_report(root)` writes `{root}/report.html`, the leaderboard per season with a link to each episode's
 report."""
 from __future__ import annotations
@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from screenalytics.published import read_manifest, run_label, stage_table
 from screenalytics.tasks import storage
 from screenalytics.tasks.naming import is_named
 
@@ -43,20 +44,6 @@ const s=(x-LEFT)/SCALE;out.textContent=(s>=0&&s<=DURATION?('t = '+s.toFixed(2)+'
 """
 
 
-def episode_folder(root: str, ep_id: str) -> str:
-    """The published folder of an episode under a root."""
-    return storage.join(storage.normalize_root(root), "episodes", storage.validate_ep_id(ep_id))
-
-
-def _stage_table(folder: str, manifest: dict[str, Any], stage: str, name: str) -> pd.DataFrame | None:
-    """A stage's stored table of this run (by the key in the manifest), or None when absent."""
-    entry = manifest["stages"].get(stage)
-    if entry is None:
-        return None
-    url = storage.join(folder, "stages", stage, entry["key"][:16], f"{name}.parquet")
-    return storage.read_parquet(url) if storage.exists(url) else None
-
-
 def face_thumbnail(chip: pd.Series, det: pd.Series, size: int = THUMB_PX) -> bytes:
     """A square JPEG around a detection's face, cut from its stored chip (`Chips` row, `Detections` row)."""
     image = cv2.imdecode(np.frombuffer(chip["jpeg"], np.uint8), cv2.IMREAD_COLOR)
@@ -69,14 +56,15 @@ def face_thumbnail(chip: pd.Series, det: pd.Series, size: int = THUMB_PX) -> byt
     return cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes()
 
 
-def identity_faces(folder: str, per_person: int = 1, person_id: str | None = None) -> dict[str, list[bytes]]:
+def identity_faces(folder: str, per_person: int = 1, person_id: str | None = None,
+                   manifest: dict[str, Any] | None = None) -> dict[str, list[bytes]]:
     """Per person_id (or only `person_id`): JPEGs of its best faces, the embedded faces of highest quality, cut
     from the chips the run stored (`folder`: an episode's published folder)."""
-    manifest = storage.read_json(storage.join(folder, "manifest.json"))
+    manifest = manifest or read_manifest(folder)
     identities = storage.read_parquet(storage.join(folder, "identities.parquet"))
-    faces = _stage_table(folder, manifest, "embed", "embeddings")
-    chips = _stage_table(folder, manifest, "detect", "chips")
-    dets = _stage_table(folder, manifest, "detect", "detections")
+    faces = stage_table(folder, manifest, "embed", "embeddings")
+    chips = stage_table(folder, manifest, "detect", "chips")
+    dets = stage_table(folder, manifest, "detect", "detections")
     if faces is None or chips is None or dets is None or faces.empty:
         return {}
     faces = faces.merge(identities[["segment_id", "person_id"]], on="segment_id")
@@ -160,18 +148,15 @@ def _fmt(value: Any, digits: int) -> str:
 
 def episode_html(folder: str) -> str:
     """The report of the finished run published in `folder`, as one HTML document."""
-    manifest_url = storage.join(folder, "manifest.json")
-    if not storage.exists(manifest_url):
-        raise FileNotFoundError(f"{folder}: no finished run here (run the episode first, or check the id and --root)")
-    manifest = storage.read_json(manifest_url)
+    manifest = read_manifest(folder)
     screentime = storage.read_parquet(storage.join(folder, "screentime.parquet"))
     intervals = storage.read_parquet(storage.join(folder, "intervals.parquet"))
     shots_url = storage.join(folder, "shots.parquet")
     shots = storage.read_parquet(shots_url) if storage.exists(shots_url) else None
     duration = float(manifest["stages"]["probe"]["info"]["duration_s"])
     rows = _rows(screentime)
-    thumbs = {person: jpegs[0] for person, jpegs in identity_faces(folder).items()}
-    label = " ".join(str(manifest[k]) for k in ("show", "season", "episode") if manifest.get(k))
+    thumbs = {person: jpegs[0] for person, jpegs in identity_faces(folder, manifest=manifest).items()}
+    label = run_label(manifest)
     totals = rows[["name", "visual_s", "speaking_s", "overlap_s", "offscreen_speaking_s", "appearances",
                    "first_seen_s", "last_seen_s", "share_of_episode"]].rename(columns={
                        "name": "person", "visual_s": "on screen s", "speaking_s": "speaking s",

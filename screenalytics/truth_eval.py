@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from screenalytics.tasks.intervals import frame_counts
 from screenalytics.tasks.naming import is_named
 
 STEP_S = 0.01  # resolution of the interval arithmetic
@@ -31,12 +32,7 @@ class Tolerance(NamedTuple):
 
 
 def _mask(spans: pd.DataFrame, n: int) -> np.ndarray:
-    out = np.zeros(n + 1, np.int32)
-    lo = np.clip(np.round(spans["start_s"].to_numpy(float) / STEP_S).astype(int), 0, n)
-    hi = np.clip(np.round(spans["end_s"].to_numpy(float) / STEP_S).astype(int), 0, n)
-    np.add.at(out, lo, 1)
-    np.add.at(out, hi, -1)
-    return np.cumsum(out)[:n] > 0
+    return frame_counts(spans, n, STEP_S) > 0
 
 
 def intersection_s(a: pd.DataFrame, b: pd.DataFrame, duration_s: float) -> float:

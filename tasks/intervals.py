@@ -89,3 +89,13 @@ def clip_to(spans: pd.DataFrame, within: pd.DataFrame) -> pd.DataFrame:
     middle = ((pieces["start_s"] + pieces["end_s"]) / 2).to_numpy()
     keep = inside(middle, within) & (pieces["end_s"] > pieces["start_s"]).to_numpy()
     return pieces[keep].reset_index(drop=True)
+
+
+def frame_counts(spans: pd.DataFrame, n: int, step_s: float) -> np.ndarray:
+    """How many spans (start_s/end_s) cover each of `n` frames of `step_s` from 0 (edges rounded to frames)."""
+    out = np.zeros(n + 1, np.int64)
+    lo = np.clip(np.round(spans["start_s"].to_numpy(float) / step_s).astype(int), 0, n)
+    hi = np.clip(np.round(spans["end_s"].to_numpy(float) / step_s).astype(int), 0, n)
+    np.add.at(out, lo, 1)
+    np.add.at(out, hi, -1)
+    return np.cumsum(out)[:n]

@@ -4,24 +4,15 @@ the scored face-frames, milliseconds per face-frame and seconds per minute of vi
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-import pandas as pd
-
 import screenalytics.flows  # noqa: F401  (the flows' process settings: heap threshold, one BLAS thread)
 from screenalytics.bench.defaults import default_models
+from screenalytics.published import read_manifest, stage_table
+from screenalytics.tasks import storage
 from screenalytics.tasks.asd import scoring_plan, speaking_scores
 from screenalytics.tasks.decoding import Audio
-
-
-def stage_file(episode: Path, stage: str, name: str) -> Path:
-    """The newest finished output `name` of `stage` in an episode folder."""
-    found = sorted((episode / "stages" / stage).glob(f"*/{name}"), key=lambda p: p.stat().st_mtime)
-    if not found:
-        raise SystemExit(f"{episode}: no finished `{stage}` stage with {name}; run the episode first")
-    return found[-1]
 
 
 def main() -> None:
@@ -29,12 +20,14 @@ def main() -> None:
     parser.add_argument("episode", type=Path, help="ROOT/episodes/EP_ID of a finished run with audio")
     args = parser.parse_args()
     settings, models = default_models()
-    crops = pd.read_parquet(stage_file(args.episode, "facecrops", "crops.parquet"))
-    tracks = pd.read_parquet(stage_file(args.episode, "track", "tracks.parquet"))
-    speech = pd.read_parquet(stage_file(args.episode, "vad", "speech.parquet"))
-    wav = stage_file(args.episode, "audio", "audio.wav")
-    start_s = json.loads((wav.parent / "_done.json").read_text())["info"]["start_s"]
-    audio = Audio.from_wav(wav.read_bytes(), start_s=start_s)
+    folder = storage.normalize_root(args.episode)
+    manifest = read_manifest(folder)
+    crops, tracks, speech = (stage_table(folder, manifest, stage, name) for stage, name in
+                             (("facecrops", "crops"), ("track", "tracks"), ("vad", "speech")))
+    if crops is None or speech is None:
+        raise SystemExit(f"{folder}: the run has no active-speaker inputs (a video without audio?)")
+    audio = Audio.from_wav(storage.read_bytes(storage.join(folder, "audio.wav")),
+                           start_s=manifest["stages"]["audio"]["info"]["start_s"])
     net = models.get("active_speaker")
     started = time.perf_counter()
     plan = scoring_plan(crops, tracks, speech, settings.asd)

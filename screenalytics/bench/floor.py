@@ -120,11 +120,11 @@ def asd_unit_cost(net: Any, crops_dir: str, wav: np.ndarray, settings: Any, wind
     crops = storage.read_parquet(storage.join(crops_dir, "crops.parquet")).sort_values(["frame_idx", "det_id"])
     size = int(round(settings.asd.window_s * 25))
     track = Audio((wav * 32768).clip(-32768, 32767).astype(np.int16), 16000, 0.0)
-    spent = 0.0
-    for k in range(min(windows + 1, len(crops) // size)):
+    spent, runs = 0.0, min(windows + 1, len(crops) // size)
+    for k in range(runs):
         rows = crops.iloc[k * size:(k + 1) * size]
         started = time.perf_counter()
         net.scores(audio_features(track, float(rows["t_s"].iloc[0]), size)[None],
                    decode_crops(rows["jpeg"].tolist())[None])
         spent += (time.perf_counter() - started) if k else 0.0
-    return spent / max(size * (min(windows + 1, len(crops) // size) - 1), 1)
+    return spent / max(size * (runs - 1), 1)

@@ -18,6 +18,7 @@ from screenalytics.tasks.audio_windows import detect_speech
 from screenalytics.tasks.decoding import load_wav
 from screenalytics.tasks.diarize import speaker_turns
 from screenalytics.tasks.evaluate import der_table
+from screenalytics.tasks.intervals import frame_counts
 from screenalytics.tasks.models.specs import SAMPLE_RATE
 from screenalytics.tasks.rttm import read_rttm, read_uem
 
@@ -39,16 +40,6 @@ def recordings(shared: Path) -> list[tuple[str, Path, pd.DataFrame, Timeline | N
     return out
 
 
-def counts(turns: pd.DataFrame, n: int) -> np.ndarray:
-    """Voices active in each 10 ms frame of n."""
-    frames = np.zeros(n + 1, np.int64)
-    lo = np.clip(np.round(turns["start_s"].to_numpy() / STEP_S).astype(int), 0, n)
-    hi = np.clip(np.round(turns["end_s"].to_numpy() / STEP_S).astype(int), 0, n)
-    np.add.at(frames, lo, 1)
-    np.add.at(frames, hi, -1)
-    return np.cumsum(frames)[:n]
-
-
 def overlap_recovery(reference: pd.DataFrame, hypothesis: pd.DataFrame, region: Timeline | None,
                      duration_s: float) -> tuple[float, float, float]:
     """(reference overlap seconds, recovered share, precision) inside `region` (all of it when None)."""
@@ -56,7 +47,7 @@ def overlap_recovery(reference: pd.DataFrame, hypothesis: pd.DataFrame, region: 
     scored = np.zeros(n, bool) if region is not None else np.ones(n, bool)
     for segment in region or []:
         scored[int(segment.start / STEP_S): int(np.ceil(segment.end / STEP_S))] = True
-    ref, hyp = counts(reference, n) >= 2, counts(hypothesis, n) >= 2
+    ref, hyp = frame_counts(reference, n, STEP_S) >= 2, frame_counts(hypothesis, n, STEP_S) >= 2
     both = (ref & hyp & scored).sum()
     return (ref & scored).sum() * STEP_S, both / max((ref & scored).sum(), 1), both / max((hyp & scored).sum(), 1)
 
