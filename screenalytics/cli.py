@@ -135,7 +135,8 @@ def export(ep_id: str = typer.Argument(..., help="Episode id of a finished run."
 
 
 @app.command()
-def query(sql: str = typer.Argument(..., help="A named query (see --list) or SQL over the views (docs/analytics.md)."),
+def query(sql: str = typer.Argument(..., help="A named query (`screenalytics query list`) or SQL over the views "
+                                    "(docs/analytics.md)."),
           show: str | None = typer.Option(None, "--show", help="Named queries: only this show."),
           season: str | None = typer.Option(None, "--season", help="Named queries: only this season (5 or S05)."),
           ep_id: str | None = typer.Option(None, "--ep-id", help="Named queries: only this episode."),

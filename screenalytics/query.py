@@ -84,7 +84,6 @@ def query(root: str, sql: str, show: str | None = None, season: str | None = Non
             raise ValueError("--show, --season and --ep-id filter named queries; put the condition in your SQL")
         return con.execute(sql).df()
     except duckdb.CatalogException as exc:
-        names = ", ".join(views(con)) or "none: no episode has been run under this root"
-        raise ValueError(f"query failed: {exc}. Views here: {names}") from None
+        raise ValueError(f"query failed: {exc}. Views here: {', '.join(views(con))}") from None
     finally:
         con.close()
