@@ -51,7 +51,6 @@ def publish(ctx: RunContext, outputs: dict[str, StageOutput], settings: Settings
     screentime = outputs["fusion"].table("screentime")
     csv = spreadsheet_safe(screentime.round(3)).to_csv(index=False).encode()
     storage.write_bytes(storage.join(ctx.episode_url, "screentime.csv"), csv)
-    info = outputs["screentime"].info
     manifest = {
         "ep_id": ctx.ep_id, **labels.model_dump(), "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "input": {"url": ctx.video.url, "sha256": ctx.video.sha256}, "code_version": __version__,
@@ -59,8 +58,8 @@ def publish(ctx: RunContext, outputs: dict[str, StageOutput], settings: Settings
         "stages": {name: {"key": out.key, "seconds": round(out.seconds, 3),
                           "state": "Cached" if out.cached else "Completed", "info": out.info}
                    for name, out in outputs.items()},
-        "metrics": info["metrics"],
-        "warnings": [*notes, *info["warnings"], *outputs["fusion"].info.get("warnings", [])],
+        "metrics": outputs["screentime"].info["metrics"],
+        "warnings": [*notes, *(w for out in outputs.values() for w in out.info.get("warnings", []))],
     }
     storage.write_json(manifest, storage.join(ctx.episode_url, "manifest.json"))
     write_reports(ctx, settings)

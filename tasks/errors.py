@@ -7,3 +7,7 @@ class InputError(ValueError):
 
 class MissingModelError(RuntimeError):
     """A model file is absent or damaged; the message says how to install it."""
+
+
+class StorageError(InputError):
+    """The storage root cannot be reached or used (endpoint down, bucket missing, access denied)."""

@@ -40,23 +40,32 @@ def folder_images(folder: Path) -> dict[str, list[Path]]:
     return people
 
 
-def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectConfig) -> np.ndarray | None:
-    """The embedding of the one face in an image, or None (with a warning naming the file)."""
+def _skip(path: Path, why: str, skipped: list[str] | None) -> None:
+    message = f"facebank: skipped {path}: {why}"
+    log.warning(message)
+    if skipped is not None:
+        skipped.append(message)
+
+
+def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectConfig,
+                skipped: list[str] | None = None) -> np.ndarray | None:
+    """The embedding of the one face in an image, or None (with a warning naming the file, also appended to
+    `skipped`)."""
     data = np.frombuffer(path.read_bytes(), np.uint8) if path.is_file() else np.zeros(0, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        log.warning("facebank: skipped %s: not a readable image", path)
+        _skip(path, "not a readable image", skipped)
         return None
     pad_y, pad_x = (round(PAD_FRACTION * n) for n in image.shape[:2])
     image = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0))
     boxes, kps = detector.detect(image)
     if len(boxes) == 0:
-        log.warning("facebank: skipped %s: no face found", path)
+        _skip(path, "no face found; use a photo where the face is clearly visible", skipped)
         return None
     heights = boxes[:, 3] - boxes[:, 1]
     main = int(np.argmax(heights))
     if int((heights >= SECOND_FACE_RATIO * heights[main]).sum()) > 1:
-        log.warning("facebank: skipped %s: several faces; crop it to one person", path)
+        _skip(path, "several faces; crop it to one person", skipped)
         return None
     jpeg, x0, y0, scale = make_chip(image, boxes[main], cfg)
     det = pd.Series({"x1": boxes[main, 0], "y1": boxes[main, 1], "x2": boxes[main, 2], "y2": boxes[main, 3],
@@ -66,12 +75,14 @@ def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectC
 
 
 def build_entries(people: dict[str, Iterable[Path]], detector: Detector, embedder: Embedder, cfg: DetectConfig,
-                  progress: Callable[[int], None] | None = None) -> DataFrame[FacebankEntries]:
-    """One row per usable image: the person's name, the image, its hash and its embedding."""
+                  progress: Callable[[int], None] | None = None, skipped: list[str] | None = None
+                  ) -> DataFrame[FacebankEntries]:
+    """One row per usable image: the person's name, the image, its hash and its embedding. Why an image was
+    skipped goes to the log and to `skipped`."""
     rows = []
     for name, images in people.items():
         for path in images:
-            vector = embed_image(Path(path), detector, embedder, cfg)
+            vector = embed_image(Path(path), detector, embedder, cfg, skipped)
             if progress:
                 progress(1)
             if vector is None:
@@ -105,15 +116,17 @@ def check_embedder(bank: pd.DataFrame, embedder_id: str, where: str) -> None:
 
 
 def load_facebank(source: Ref, detector: Detector, embedder: Embedder, cfg: DetectConfig,
-                  progress: Callable[[str, int | None], object] | None = None) -> DataFrame[FacebankEntries]:
-    """A facebank from a folder (embedded now) or a `.parquet` built with the same embedder."""
+                  progress: Callable[[str, int | None], object] | None = None, skipped: list[str] | None = None
+                  ) -> DataFrame[FacebankEntries]:
+    """A facebank from a folder (embedded now; skipped images noted in `skipped`) or a `.parquet` built with the
+    same embedder."""
     path = storage.local_path(source.url)
     if path and Path(path).is_dir():
         people = folder_images(Path(path))
         if progress is None:
-            return build_entries(people, detector, embedder, cfg)
+            return build_entries(people, detector, embedder, cfg, skipped=skipped)
         with progress("facebank", sum(len(v) for v in people.values())) as advance:
-            return build_entries(people, detector, embedder, cfg, progress=advance)
+            return build_entries(people, detector, embedder, cfg, progress=advance, skipped=skipped)
     bank = storage.read_parquet(source.url)
     check_embedder(bank, embedder.id, source.url)
     return bank
@@ -121,8 +134,10 @@ def load_facebank(source: Ref, detector: Detector, embedder: Embedder, cfg: Dete
 
 @stage_task("facebank", tables={"facebank": FacebankEntries}, models=("face_detector", "face_embedder"))
 def facebank_task(run: StageRun, source: Ref, cfg: DetectConfig) -> Produced:
+    """The facebank's entries; the skipped images stay in the stage's warnings, so a cached rerun reports them too."""
+    skipped: list[str] = []
     bank = load_facebank(source, run.models.get("face_detector"), run.models.get("face_embedder"), cfg,
-                         run.progress)
+                         run.progress, skipped)
     if bank.empty:
-        raise InputError(f"Facebank {source.url}: no usable face image (see the warnings above).")
-    return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist())}
+        raise InputError(f"Facebank {source.url}: no usable face image ({'; '.join(skipped) or 'none found'}).")
+    return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist()), "warnings": skipped}

@@ -49,6 +49,7 @@ def segment_of(points: pd.DataFrame, segments: pd.DataFrame) -> np.ndarray:
     its track; the first owns everything before."""
     out = np.full(len(points), -1, np.int64)
     for track_id, seg in segments.groupby("track_id"):
+        seg = seg.sort_values("start_s", kind="stable")  # searchsorted needs the track's segments in time order
         mask = (points["track_id"] == track_id).to_numpy()
         idx = np.searchsorted(seg["start_s"].to_numpy(), points.loc[mask, "t_s"].to_numpy(), side="right") - 1
         out[mask] = seg["segment_id"].to_numpy()[np.clip(idx, 0, len(seg) - 1)]

@@ -9,13 +9,15 @@ import numpy as np
 import pandas as pd
 from pandera.typing import DataFrame
 
+from screenalytics.tasks import storage
 from screenalytics.tasks.decoding import open_container
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.runner import Produced, StageRun, local_input, stage_task
 from screenalytics.tasks.schemas import Episodes
 
 VFR_TOLERANCE = 0.05  # std of frame durations / median duration above which the stream counts as variable rate
-TRUNCATION_TOLERANCE_S = 1.0  # readable packets must reach the declared duration within this
+TRUNCATION_TOLERANCE_S = 1.0  # readable packets must reach the declared duration within this (and 95% of it)
+SHORT_TAIL_S = 0.5  # frames stopping more than this (and 2 frames) before the declared end are a warning
 
 
 def check_file(path: str) -> None:
@@ -66,7 +68,8 @@ def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str) 
         width, height = height, width
     row = {
         "ep_id": ep_id, "source_url": source_url, "content_sha256": content_sha256,
-        "duration_s": measured, "fps": fps, "n_frames": len(pts), "width_px": width, "height_px": height,
+        "duration_s": measured, "declared_duration_s": declared or np.nan, "fps": fps,
+        "n_frames": len(pts), "width_px": width, "height_px": height,
         "rotation_deg": rotation, "variable_frame_rate": vfr, "video_start_s": start,
         "has_audio": audio is not None, "audio_start_s": audio_start,
         "video_codec": stream.codec_context.name,
@@ -84,10 +87,24 @@ def _first_frame_rotation(path: str) -> int:
         return int(getattr(frame, "rotation", 0) or 0)
 
 
+def short_tail_warning(row: pd.Series) -> list[str]:
+    """A warning when frames stop short of the declared end by less than the refusal limit (a file cut near its end
+    plays, but the results cover only what is there)."""
+    declared, measured = row["declared_duration_s"], row["duration_s"]
+    if pd.isna(declared) or declared - measured <= max(SHORT_TAIL_S, 2.0 / row["fps"]):
+        return []
+    where = storage.local_path(row["source_url"]) or row["source_url"]
+    return [f"{where}: frames stop at {measured:.1f} s but the header says {declared:.1f} s: the file "
+            f"may be cut short, and screen and speaking times cover only the first {measured:.1f} s. Copy or "
+            "download it again if it should be longer."]
+
+
 @stage_task("probe", tables={"episode": Episodes})
 def probe_task(run: StageRun) -> Produced:
     """The episode row; its facts travel on as `EpisodeInfo`."""
     ctx = run.ctx
     table = probe_video(local_input(ctx.video.url), ep_id=ctx.ep_id, source_url=ctx.video.url,
                         content_sha256=ctx.video.sha256)
-    return {"episode": table}, table.iloc[0].to_dict()
+    row = table.iloc[0]
+    facts = {k: None if pd.isna(v) else v for k, v in row.to_dict().items()}
+    return {"episode": table}, {**facts, "warnings": short_tail_warning(row)}

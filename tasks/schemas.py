@@ -37,6 +37,7 @@ class Episodes(_Strict):
     source_url: Series[str]
     content_sha256: Series[str]
     duration_s: Series[float] = pa.Field(gt=0)
+    declared_duration_s: Series[float] = pa.Field(nullable=True)
     fps: Series[float] = pa.Field(gt=0)
     n_frames: Series[int] = pa.Field(ge=1)
     width_px: Series[int] = pa.Field(gt=0)

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import uuid
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,8 +20,15 @@ from urllib.request import url2pathname
 import fsspec
 import pandas as pd
 
+from screenalytics.tasks.errors import StorageError
+
 _EP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CHUNK = 1 << 20
+# S3 calls fail in about a minute, not after botocore's and s3fs's retries have waited for many (an endpoint that
+# accepts connections but never answers used to hang a run for ~7 minutes)
+S3_CLIENT = {"connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2, "mode": "standard"}}
+S3_RETRIES = 2  # s3fs's own retries around each call (its default is 5, with back-off)
+S3_CHECK = {"connect_timeout": 3, "read_timeout": 5, "retries": {"max_attempts": 1, "mode": "standard"}}
 
 
 def normalize_root(root: str | os.PathLike[str]) -> str:
@@ -50,8 +58,38 @@ def fs_for(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     `%`, `#` and non-ASCII characters; fsspec would take the escapes literally)."""
     if url.startswith("file://"):
         return fsspec.filesystem("file"), url2pathname(urlsplit(url).path)
-    fs, path = fsspec.core.url_to_fs(url)
-    return fs, path
+    if url.startswith(("s3://", "s3a://")):
+        fs, path = fsspec.core.url_to_fs(url, config_kwargs=S3_CLIENT)
+        fs.retries = S3_RETRIES
+        check_bucket(path.split("/")[0])
+        return fs, path
+    return fsspec.core.url_to_fs(url)
+
+
+def s3_endpoint() -> str:
+    """The S3 endpoint requests go to, for messages (never the credentials)."""
+    return (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            or "the default AWS endpoint (set AWS_ENDPOINT_URL for another)")
+
+
+@lru_cache(maxsize=64)
+def check_bucket(bucket: str) -> None:
+    """Fail within seconds, naming the endpoint and the fix, when a bucket cannot be reached or used (checked once
+    per process and bucket)."""
+    fs = fsspec.filesystem("s3", config_kwargs=S3_CHECK, skip_instance_cache=True)
+    fs.retries = 1
+    where = f"s3://{bucket} at {s3_endpoint()}"
+    try:
+        fs.call_s3("head_bucket", Bucket=bucket)
+    except FileNotFoundError:
+        raise StorageError(f"{where}: no such bucket. Create it, or fix the bucket name in --root.") from None
+    except PermissionError:
+        raise StorageError(f"{where}: access denied. Check the credentials (AWS_ACCESS_KEY_ID, "
+                           "AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and the bucket's policy.") from None
+    except Exception as exc:  # noqa: BLE001 - any other failure here means the endpoint is not usable
+        reason = str(exc).split(" on endpoint URL")[0].split(": \"")[0]
+        raise StorageError(f"{where}: the endpoint did not answer ({reason}). Check AWS_ENDPOINT_URL and the "
+                           "network, or use a local --root.") from None
 
 
 def exists(url: str) -> bool:

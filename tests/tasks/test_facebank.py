@@ -154,3 +154,18 @@ def test_facebank_stage_refuses_a_facebank_without_one_usable_face(tmp_path, mod
     with pytest.raises(InputError, match="no usable face image"):
         facebank_task.fn(ctx, models, None, source=folder_ref(tmp_path / "bank"), cfg=settings.detect)
     assert not list(tmp_path.rglob("_done.json"))
+
+
+def test_skipped_images_stay_in_the_stage_warnings_when_it_is_reused(tmp_path, models, settings):
+    """The manifest's warnings come from each stage's stored info: a cached rerun reports the skipped photos too."""
+    folder = tmp_path / "bank"
+    shutil.copytree(SHARED / "faces_dlib" / "johns" / "John_Salley", folder / "John_Salley")
+    (folder / "John_Salley" / "broken.jpg").write_bytes(b"nope")
+    video = (GRID / "bbaf2n.mpg").as_uri()
+    ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(tmp_path), "episodes", "g"),
+                     video=Ref(url=video, sha256=storage.sha256_url(video)))
+    runs = [facebank_task.fn(ctx, models, None, source=folder_ref(folder), cfg=settings.detect) for _ in range(2)]
+    assert [r.cached for r in runs] == [False, True]
+    for out in runs:
+        assert out.info["warnings"] == [f"facebank: skipped {folder / 'John_Salley' / 'broken.jpg'}: "
+                                        "not a readable image"]

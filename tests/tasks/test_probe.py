@@ -40,7 +40,8 @@ def test_audio_only_file_is_a_clear_error():
     assert str(path) in str(err.value)
 
 
-def make_bad(kind, tmp_path):
+def make_bad(kind, tmp_path, keep=0.5):
+    """A broken copy of a real clip; truncated kinds keep the first `keep` of its bytes."""
     path = tmp_path / f"{kind}.mp4"
     if kind == "empty":
         path.write_bytes(b"")
@@ -54,7 +55,7 @@ def make_bad(kind, tmp_path):
                             str(HAMILTON / "short_hamilton_clip.mp4"), "-c", "copy", "-movflags", "+faststart",
                             str(source)], check=True)
         data = source.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
+        path.write_bytes(data[: int(len(data) * keep)])
     return path
 
 
@@ -100,3 +101,17 @@ def test_a_bad_video_fails_the_probe_stage_and_leaves_nothing_trusted(tmp_path):
     with pytest.raises(InputError, match="not a readable video"):
         stage(video, tmp_path / "root")
     assert not list((tmp_path / "root").rglob("_done.json"))
+
+
+def test_a_file_cut_near_its_end_runs_with_a_warning_that_names_it(tmp_path):
+    """Cut at 93% of its bytes (index first), the clip stops ~0.6 s before its header's end: inside the refusal
+    limit (5% + 1 s), so it runs, but the stage's warnings say the results cover only what is there."""
+    video = make_bad("truncated_faststart", tmp_path, keep=0.93)
+    _, out = stage(video, tmp_path / "root")
+    row = out.table("episode").iloc[0]
+    assert row["declared_duration_s"] - row["duration_s"] > 0.5
+    assert len(out.info["warnings"]) == 1 and "cut short" in out.info["warnings"][0]
+    assert video.name in out.info["warnings"][0]
+    _, whole = stage(HAMILTON / "short_hamilton_clip.mp4", tmp_path / "root")
+    assert whole.info["warnings"] == [] and whole.info["declared_duration_s"] == pytest.approx(
+        whole.info["duration_s"], abs=0.1)

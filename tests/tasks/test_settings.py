@@ -96,6 +96,9 @@ def test_renamed_sections_and_keys():
     ({"models.threads": 100000}, "setting models.threads: input should be less than or equal to 64"),
     ({"detect.sample_fps": float("inf")}, "setting detect.sample_fps: input should be a finite number"),
     ({"cluster.distance": "far"}, "setting cluster.distance: input should be a valid number"),
+    ({"cluster.distance": -1}, "setting cluster.distance: input should be greater than 0"),
+    ({"cluster.distance.dlib": 0.5}, "setting cluster.distance: input should be a valid number"),
+    ({"models.face_embedder": "facenet"}, "setting models.face_embedder: input should be 'sface', 'dlib' or"),
 ])
 def test_out_of_range_unknown_and_mistyped_settings_name_the_setting_and_its_range(overrides, says):
     with pytest.raises(ValueError) as raised:
