@@ -32,6 +32,7 @@ from screenalytics.tasks.scan import scan_task
 from screenalytics.tasks.schemas import EpisodeInfo
 from screenalytics.tasks.screentime import screentime_task
 from screenalytics.tasks.settings import load_settings
+from screenalytics.tasks.storage import episode_lock
 from screenalytics.tasks.track import track_task
 from screenalytics.tasks.transcribe import transcribe_task
 from screenalytics.tasks.vad import vad_task
@@ -73,14 +74,15 @@ def episode(video: str, ep_id: str = "", facebank: str = "", profile: Profile = 
     bank, heard_ref = facebank_ref(facebank or None), voicebank_ref(voicebank or None)
     models = Models(s.models, s.model_dir, det_thresh=s.detect.det_thresh)
     try:
-        return _run(ctx, s, {"ctx": ctx, "models": models, "progress": progress}, bank, heard_ref, labels)
+        with episode_lock(ctx.episode_url):
+            return _run(ctx, s, {"ctx": ctx, "models": models, "progress": progress}, bank, heard_ref, labels)
     finally:
         models.close()
 
 
 def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any, labels: EpisodeLabels
          ) -> dict[str, Any]:
-    probe = probe_task(**run)
+    probe = probe_task(**run, limits=s.limits)
     info = EpisodeInfo.model_validate(probe.info)
 
     audio = audio_task.submit(**run, cfg=s.audio) if info.has_audio else None
@@ -91,7 +93,8 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any, label
                   if audio and s.transcribe.enabled else None)
     heard = voicebank_task.submit(**run, source=heard_ref, piece_s=s.diarize.piece_s) if audio and heard_ref else None
 
-    known = facebank_task.submit(**run, source=bank, cfg=s.detect) if bank else None
+    known = (facebank_task.submit(**run, source=bank, cfg=s.detect, accept_distance=s.match.accept_distance)
+             if bank else None)
     scanned = scan_task.submit(**run, info=info, shots_cfg=s.shots, detect_cfg=s.detect,
                                facecrops_cfg=s.facecrops if audio else None).result()
     shots, detect = scanned["shots"], scanned["detect"]

@@ -61,6 +61,7 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         from screenalytics.flows.episode import episode
         from screenalytics.tasks import storage
         from screenalytics.tasks.progress import showing
+        from screenalytics.watchdog import watch_children
 
         if ep_id is not None and not ep_id.strip():
             raise ValueError("--ep-id is empty: give an id such as s01e01 (or leave it out to name the episode "
@@ -70,6 +71,7 @@ def run(video: Path = typer.Argument(..., help="Episode video file."),
         if facebank is None:
             default_bank = storage.join(storage.normalize_root(settings.root), "facebank", "facebank.parquet")
             facebank = default_bank if storage.exists(default_bank) else None
+        watch_children()
         with rich_progress() as hook, showing(hook):
             manifest = episode(str(video), ep_id=ep_id or "", facebank=facebank or "", profile=settings.profile,
                                stride=stride or 0, root=settings.root, overrides=overrides, voicebank=voicebank or "",

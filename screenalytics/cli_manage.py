@@ -31,7 +31,8 @@ def _enrol(people: dict[str, list[Path]], root: str | None, bank: str | None) ->
     if existing is not None:
         check_embedder(existing, embedder.id, url)
     with rich_progress() as progress, progress("facebank", sum(len(v) for v in people.values())) as advance:
-        added = build_entries(people, models.get("face_detector"), embedder, settings.detect, progress=advance)
+        added = build_entries(people, models.get("face_detector"), embedder, settings.detect, progress=advance,
+                              accept_distance=settings.match.accept_distance)
     models.close()
     merged = pd.concat([existing, added]) if existing is not None else added
     merged = merged.drop_duplicates(["name", "image_sha256"], keep="last").reset_index(drop=True)
@@ -44,6 +45,9 @@ def facebank_add(name: str, images: list[Path], root: str | None = RootOpt,
                  bank: str | None = typer.Option(None, "--bank", help="Facebank URL.")) -> None:
     """Enrol images of one person."""
     with user_errors():
+        if not name.strip():
+            raise ValueError("the person's name is empty: give the name to show in reports, e.g. "
+                             "`screenalytics facebank add \"Lisa Vanderpump\" photo.jpg`")
         _enrol({name: images}, root, bank)
 
 

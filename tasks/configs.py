@@ -241,6 +241,17 @@ class GuardrailsConfig(StageConfig):
     max_largest_cluster_fraction: float = Field(0.8, description="Warn when one cluster holds most tracks.")
 
 
+class LimitsConfig(StageConfig):
+    """What probe refuses before any stage runs, so that one file cannot exhaust the machine."""
+
+    max_duration_h: float = Field(
+        4.0, gt=0, description="Longest video accepted, in hours. Memory grows with length (the audio track and "
+        "the per-frame tables are held whole); raise it on a machine with more memory, or split the file.")
+    max_frame_mpx: float = Field(
+        35.0, gt=0, description="Largest frame accepted, in megapixels (4K UHD is 8.3, 8K UHD 33.2): each decoded "
+        "frame is held several times over while it is scanned.")
+
+
 class ModelsConfig(StageConfig):
     """Which models run, where they come from and how many threads they get (structure, not tunables)."""
 
@@ -278,7 +289,7 @@ STAGES: dict[str, type[StageConfig]] = {
     "embed": EmbedConfig,
     "cluster": ClusterConfig, "match": MatchConfig, "screentime": ScreenTimeConfig, "guardrails": GuardrailsConfig,
     "audio": AudioConfig, "vad": VadConfig, "diarize": DiarizeConfig, "transcribe": TranscribeConfig,
-    "asd": AsdConfig, "fusion": FusionConfig, "models": ModelsConfig,
+    "asd": AsdConfig, "fusion": FusionConfig, "limits": LimitsConfig, "models": ModelsConfig,
 }
 MODEL_DEFAULTS: dict[str, dict[str, dict[str, float]]] = {  # models.<field> -> model -> "section.field" -> value
     # chosen on composed episodes with exact truth and the labelled photo sets (docs/models.md, "Choosing the

@@ -38,6 +38,9 @@ class Frame:
     gray_limited: bool = False
 
 
+DECODE_STALL_S = 120.0  # no frame decoded for this long: the scan stops with a clear error instead of hanging
+
+
 def open_container(path: str) -> av.container.InputContainer:
     try:
         return av.open(path)
@@ -57,11 +60,11 @@ def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
     with open_container(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        base = float(stream.time_base)
+        base, tagged = float(stream.time_base), tag_rotation(stream)
         try:
             for index, frame in enumerate(container.decode(stream)):
                 t_s = float(frame.pts * base) if frame.pts is not None else float(frame.time or 0.0)
-                rotation = int(getattr(frame, "rotation", 0) or 0)
+                rotation = frame_rotation(frame, tagged)
                 sampled = keep is None or keep(index, t_s)
                 yield Frame(index, t_s, _upright(frame, None, rotation) if sampled else None,
                             _upright(frame, small_width, rotation) if small_width else None,
@@ -71,9 +74,25 @@ def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
                              "re-export or re-download it.") from exc
 
 
-def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+def tag_rotation(stream: av.video.stream.VideoStream) -> int:
+    """The rotation an older `rotate` stream tag asks for (degrees clockwise), as a display rotation (degrees
+    anticlockwise, like a display matrix): FFmpeg 7 and later no longer apply the tag themselves."""
+    tags = {key.lower(): value for key, value in stream.metadata.items()}  # Matroska writes ROTATE
+    try:
+        return -int(float(tags.get("rotate", 0))) % 360
+    except ValueError:
+        return 0
+
+
+def frame_rotation(frame: av.VideoFrame, tagged: int) -> int:
+    """A frame's display rotation: its display matrix, else its stream's `rotate` tag (`tag_rotation`)."""
+    return int(getattr(frame, "rotation", 0) or 0) or tagged
+
+
+def prefetch(items: Iterator[T], depth: int = 8, stall_s: float | None = None, source: str = "") -> Iterator[T]:
     """`items` produced in a thread, at most `depth` ahead of the caller (decode while the caller computes); an
-    error there is raised here, and closing this generator stops the thread."""
+    error there is raised here, and closing this generator stops the thread. With `stall_s`, a producer that yields
+    nothing for that long (a decoder stuck on a pathological file) is an `InputError` naming `source`."""
     ready: queue.Queue = queue.Queue(depth)
     stop, end = threading.Event(), object()
 
@@ -98,13 +117,20 @@ def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
     thread = threading.Thread(target=fill, name="prefetch", daemon=True)
     thread.start()
     try:
-        while (item := ready.get()) is not end:
+        while True:
+            try:
+                item = ready.get(timeout=stall_s)
+            except queue.Empty:
+                raise InputError(f"{source}: the decoder produced nothing for {stall_s:g} s; the file is damaged or "
+                                 "pathological. Re-export it (e.g. as H.264 MP4) and run again.") from None
+            if item is end:
+                return
             if isinstance(item, _Failed):
                 raise item.error
             yield item
     finally:
         stop.set()
-        thread.join()
+        thread.join(timeout=stall_s)  # a decoder stuck inside a frame is left behind (a daemon thread)
 
 
 @dataclass(frozen=True)

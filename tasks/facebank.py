@@ -21,6 +21,7 @@ from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.faces import Detector, Embedder, decode_chip, make_chip
 from screenalytics.tasks.runner import Produced, Ref, StageRun, stage_task
 from screenalytics.tasks.schemas import FacebankEntries
+from screenalytics.tasks.vectors import stack
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -29,10 +30,11 @@ PAD_FRACTION = 0.5  # black border added around photos so tightly cropped faces 
 
 
 def folder_images(folder: Path) -> dict[str, list[Path]]:
-    """`{name: [image, ...]}` from one sub-folder per person."""
+    """`{name: [image, ...]}` from one sub-folder per person (photos in its own sub-folders, by shoot or season,
+    are that person's too)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: facebank folder not found")
-    people = {p.name: sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    people = {p.name: sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
               for p in sorted(folder.iterdir()) if p.is_dir()}
     people = {k: v for k, v in people.items() if v}
     if not people:
@@ -54,7 +56,7 @@ def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectC
     data = np.frombuffer(path.read_bytes(), np.uint8) if path.is_file() else np.zeros(0, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
-        _skip(path, "not a readable image", skipped)
+        _skip(path, "not a readable image; replace it with a JPEG or PNG photo, or delete it", skipped)
         return None
     pad_y, pad_x = (round(PAD_FRACTION * n) for n in image.shape[:2])
     image = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -74,11 +76,32 @@ def embed_image(path: Path, detector: Detector, embedder: Embedder, cfg: DetectC
     return embedder.embed([decode_chip(chip, det)])[0]
 
 
+def drop_strangers(bank: pd.DataFrame, accept_distance: float, skipped: list[str] | None) -> pd.DataFrame:
+    """With three or more photos of a person, one whose nearest other photo of them is farther than
+    `accept_distance` (where a face stops taking a cast name) shows someone, or something, else: skipped. (With two,
+    which one is wrong cannot be told.)"""
+    keep = np.ones(len(bank), bool)
+    for name, rows in bank.groupby("name").indices.items():
+        if len(rows) < 3:
+            continue
+        vectors = stack(bank["vector"].iloc[rows])
+        apart = np.linalg.norm(vectors[:, None] - vectors[None], axis=2)
+        np.fill_diagonal(apart, np.inf)
+        for row, nearest in zip(rows, apart.min(axis=1), strict=True):
+            if nearest > accept_distance:
+                keep[row] = False
+                _skip(Path(bank["image"].iloc[row]), f"does not look like the other photos of {name} (the nearest is "
+                      f"{nearest:.2f} away; a face takes a name within {accept_distance:.2f}); check that it shows "
+                      f"{name}", skipped)
+    return bank[keep].reset_index(drop=True)
+
+
 def build_entries(people: dict[str, Iterable[Path]], detector: Detector, embedder: Embedder, cfg: DetectConfig,
-                  progress: Callable[[int], None] | None = None, skipped: list[str] | None = None
-                  ) -> DataFrame[FacebankEntries]:
+                  progress: Callable[[int], None] | None = None, skipped: list[str] | None = None,
+                  accept_distance: float | None = None) -> DataFrame[FacebankEntries]:
     """One row per usable image: the person's name, the image, its hash and its embedding. Why an image was
-    skipped goes to the log and to `skipped`."""
+    skipped goes to the log and to `skipped`; with `accept_distance`, photos unlike the rest of a person's are
+    skipped too (`drop_strangers`)."""
     rows = []
     for name, images in people.items():
         for path in images:
@@ -89,7 +112,10 @@ def build_entries(people: dict[str, Iterable[Path]], detector: Detector, embedde
                 continue
             rows.append({"name": name, "image": str(path), "image_sha256": hashlib.sha256(
                 Path(path).read_bytes()).hexdigest(), "embedder": embedder.id, "vector": vector})
-    return FacebankEntries.validate(pd.DataFrame(rows, columns=list(FacebankEntries.to_schema().columns)))
+    bank = pd.DataFrame(rows, columns=list(FacebankEntries.to_schema().columns))
+    if accept_distance is not None:
+        bank = drop_strangers(bank, accept_distance, skipped)
+    return FacebankEntries.validate(bank)
 
 
 EMBEDDERS = ("sface", "dlib", "arcface")  # models.face_embedder values; an embedder id starts with its name
@@ -116,28 +142,30 @@ def check_embedder(bank: pd.DataFrame, embedder_id: str, where: str) -> None:
 
 
 def load_facebank(source: Ref, detector: Detector, embedder: Embedder, cfg: DetectConfig,
-                  progress: Callable[[str, int | None], object] | None = None, skipped: list[str] | None = None
-                  ) -> DataFrame[FacebankEntries]:
+                  progress: Callable[[str, int | None], object] | None = None, skipped: list[str] | None = None,
+                  accept_distance: float | None = None) -> DataFrame[FacebankEntries]:
     """A facebank from a folder (embedded now; skipped images noted in `skipped`) or a `.parquet` built with the
     same embedder."""
     path = storage.local_path(source.url)
     if path and Path(path).is_dir():
         people = folder_images(Path(path))
         if progress is None:
-            return build_entries(people, detector, embedder, cfg, skipped=skipped)
+            return build_entries(people, detector, embedder, cfg, skipped=skipped, accept_distance=accept_distance)
         with progress("facebank", sum(len(v) for v in people.values())) as advance:
-            return build_entries(people, detector, embedder, cfg, progress=advance, skipped=skipped)
+            return build_entries(people, detector, embedder, cfg, progress=advance, skipped=skipped,
+                                 accept_distance=accept_distance)
     bank = storage.read_parquet(source.url)
     check_embedder(bank, embedder.id, source.url)
     return bank
 
 
 @stage_task("facebank", tables={"facebank": FacebankEntries}, models=("face_detector", "face_embedder"))
-def facebank_task(run: StageRun, source: Ref, cfg: DetectConfig) -> Produced:
-    """The facebank's entries; the skipped images stay in the stage's warnings, so a cached rerun reports them too."""
+def facebank_task(run: StageRun, source: Ref, cfg: DetectConfig, accept_distance: float) -> Produced:
+    """The facebank's entries (a photo unlike the rest of its person's is skipped: `drop_strangers`); the skipped
+    images stay in the stage's warnings, so a cached rerun reports them too."""
     skipped: list[str] = []
     bank = load_facebank(source, run.models.get("face_detector"), run.models.get("face_embedder"), cfg,
-                         run.progress, skipped)
+                         run.progress, skipped, accept_distance)
     if bank.empty:
         raise InputError(f"Facebank {source.url}: no usable face image ({'; '.join(skipped) or 'none found'}).")
     return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist()), "warnings": skipped}

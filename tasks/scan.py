@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from prefect import task
 
 from screenalytics.tasks.configs import DetectConfig, FaceCropsConfig, ShotsConfig
-from screenalytics.tasks.decoding import iter_frames, prefetch
+from screenalytics.tasks.decoding import DECODE_STALL_S, iter_frames, prefetch
 from screenalytics.tasks.detect import FaceScanner, frame_sampler, sampling_rate
 from screenalytics.tasks.facecrops import CropCutter, detections_by_frame
 from screenalytics.tasks.progress import ProgressHook, log_progress
@@ -106,13 +106,14 @@ def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | Non
         sampled = (fed["detect"].consumer.boxes_at if "detect" in fed
                    else detections_by_frame(done["detect"].table("frames"), done["detect"].table("detections")))
         fed["facecrops"] = _Timed(CropCutter(sampled, facecrops_cfg))
-    frames = iter_frames(local_input(ctx.video.url),
+    path = local_input(ctx.video.url)
+    frames = iter_frames(path,
                          keep=frame_sampler(detect_cfg) if "detect" in todo else (lambda _i, _t: False),
                          small_width=shots_cfg.analysis_width_px if "shots" in todo else None,
                          gray="facecrops" in todo)
     started = time.perf_counter()
     with hook(" + ".join(STAGES[stage].label for stage in todo), info.n_frames) as step:
-        for frame in prefetch(frames):
+        for frame in prefetch(frames, stall_s=DECODE_STALL_S, source=path):
             for consumer in fed.values():
                 consumer.add(frame)
             step(1)

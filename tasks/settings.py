@@ -30,6 +30,7 @@ from screenalytics.tasks.configs import (
     FaceCropsConfig,
     FusionConfig,
     GuardrailsConfig,
+    LimitsConfig,
     MatchConfig,
     ModelsConfig,
     ScreenTimeConfig,
@@ -66,6 +67,7 @@ class Settings(BaseModel):
     transcribe: TranscribeConfig = TranscribeConfig()
     asd: AsdConfig = AsdConfig()
     fusion: FusionConfig = FusionConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -138,19 +140,33 @@ def yaml_value(raw: str, where: str) -> Any:
                          "a word, or a YAML list such as [1, 2]") from None
 
 
-def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings given as `SCREENALYTICS_*` variables, and which variable gave each dotted setting."""
     layer: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX):
             continue
         dotted = key[len(ENV_PREFIX):].lower().replace("__", ".")
         head = dotted.split(".")[0]
         if head in STAGES or dotted in Settings.model_fields:
+            if head not in STAGES and not raw.strip():
+                raise ValueError(f"{key} is set but empty: give it a value (e.g. {key}="
+                                 f"{Settings.model_fields[dotted].default}) or unset it")
             _set_dotted(layer, dotted, yaml_value(raw, key) if head in STAGES else raw)
+            sources[dotted] = key
         elif "." in dotted or any(dotted.startswith(f"{stage}_") for stage in STAGES):  # a mistyped setting
             log.warning("ignoring %s: not a setting (use SCREENALYTICS_ROOT, SCREENALYTICS_<STAGE>__<FIELD>, ...)",
                         key)
-    return layer
+    return layer, sources
+
+
+def _dotted_keys(tree: Mapping[str, Any], prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        keys |= _dotted_keys(value, f"{name}.") if isinstance(value, Mapping) else {name}
+    return keys
 
 
 def load_settings(
@@ -162,10 +178,12 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(cli, key, value)
-    env = _env_layer(environ)
+    env, env_sources = _env_layer(environ)
+    sources = {k: v for k, v in env_sources.items() if k not in _dotted_keys(cli)}  # what --set left to the env
     profile = cli.get("profile") or env.get("profile") or Settings.model_fields["profile"].default
     if profile not in profiles():  # a name, never a path: `--profile ../x` must not load any YAML file
-        raise ValueError(f"Unknown profile {profile!r}; choose one of: {', '.join(profiles())}")
+        origin = f" (from {sources['profile']})" if "profile" in sources else ""
+        raise ValueError(f"Unknown profile {profile!r}{origin}; choose one of: {', '.join(profiles())}")
     profile_path = config_dir() / "profiles" / f"{profile}.yaml"
     tree: dict[str, Any] = {name: _read_yaml(config_dir() / "stages" / f"{name}.yaml") for name in STAGES}
     for layer in (_read_yaml(profile_path), env, cli):
@@ -174,14 +192,17 @@ def load_settings(
     try:
         return Settings.model_validate(tree)
     except ValidationError as exc:
-        raise ValueError(describe_errors(exc)) from None
+        raise ValueError(describe_errors(exc, sources)) from None
 
 
-def describe_errors(exc: ValidationError) -> str:
-    """A settings validation error as one line per setting: its dotted name, what is wrong, what is allowed."""
+def describe_errors(exc: ValidationError, sources: Mapping[str, str] | None = None) -> str:
+    """A settings validation error as one line per setting: its dotted name (and the environment variable that
+    gave it, from `sources`), what is wrong, what is allowed."""
     lines = []
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"])
+        if name in (sources or {}):
+            name = f"{name} (from {sources[name]})"
         section = STAGES.get(str(error["loc"][0])) if error["loc"] else None
         if error["type"] == "extra_forbidden":
             known = ", ".join(section.model_fields) if section else ", ".join(Settings.model_fields)

@@ -177,3 +177,28 @@ def test_a_decode_error_reaches_the_caller_and_stops_the_thread(tmp_path):
     assert next(stream) == 0
     stream.close()
     assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_stalled_decoder_is_a_clear_error_not_a_hang():
+    """A producer that yields nothing for `stall_s` (a decoder stuck on a pathological file) stops the scan with an
+    error naming the file within about that time; a slow caller is not a stall."""
+    import time
+
+    from screenalytics.tasks.decoding import prefetch
+    from screenalytics.tasks.errors import InputError
+
+    def stuck():
+        yield 1
+        time.sleep(30)
+        yield 2
+
+    started, got = time.monotonic(), []
+    with pytest.raises(InputError, match="clip.mp4: the decoder produced nothing for 0.5 s"):
+        for item in prefetch(stuck(), stall_s=0.5, source="clip.mp4"):
+            got.append(item)
+    assert got == [1] and time.monotonic() - started < 5
+    slow = []
+    for item in prefetch(iter(range(3)), depth=1, stall_s=0.2, source="clip.mp4"):
+        time.sleep(0.4)
+        slow.append(item)
+    assert slow == [0, 1, 2]

@@ -152,7 +152,8 @@ def test_facebank_stage_refuses_a_facebank_without_one_usable_face(tmp_path, mod
     ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(tmp_path), "episodes", "g"),
                      video=Ref(url=video, sha256=storage.sha256_url(video)))
     with pytest.raises(InputError, match="no usable face image"):
-        facebank_task.fn(ctx, models, None, source=folder_ref(tmp_path / "bank"), cfg=settings.detect)
+        facebank_task.fn(ctx, models, None, source=folder_ref(tmp_path / "bank"), cfg=settings.detect,
+                         accept_distance=settings.match.accept_distance)
     assert not list(tmp_path.rglob("_done.json"))
 
 
@@ -164,8 +165,9 @@ def test_skipped_images_stay_in_the_stage_warnings_when_it_is_reused(tmp_path, m
     video = (GRID / "bbaf2n.mpg").as_uri()
     ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(tmp_path), "episodes", "g"),
                      video=Ref(url=video, sha256=storage.sha256_url(video)))
-    runs = [facebank_task.fn(ctx, models, None, source=folder_ref(folder), cfg=settings.detect) for _ in range(2)]
+    runs = [facebank_task.fn(ctx, models, None, source=folder_ref(folder), cfg=settings.detect,
+                              accept_distance=settings.match.accept_distance) for _ in range(2)]
     assert [r.cached for r in runs] == [False, True]
     for out in runs:
         assert out.info["warnings"] == [f"facebank: skipped {folder / 'John_Salley' / 'broken.jpg'}: "
-                                        "not a readable image"]
+                                        "not a readable image; replace it with a JPEG or PNG photo, or delete it"]

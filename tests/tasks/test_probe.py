@@ -7,6 +7,7 @@ import imageio_ffmpeg
 import pytest
 
 from screenalytics.tasks import storage
+from screenalytics.tasks.configs import LimitsConfig
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.probe import probe_task, probe_video
 from screenalytics.tasks.runner import Ref, RunContext, stage_dir
@@ -75,7 +76,7 @@ def stage(video, root):
     url = video.resolve().as_uri()
     ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(root), "episodes", "g"),
                      video=Ref(url=url, sha256=storage.sha256_url(url)))
-    return ctx, probe_task.fn(ctx, None, None)
+    return ctx, probe_task.fn(ctx, None, None, limits=LimitsConfig())
 
 
 def test_probe_stage_is_reused_for_the_same_bytes_and_rerun_when_its_folder_is_not_whole(tmp_path):
@@ -115,3 +116,28 @@ def test_a_file_cut_near_its_end_runs_with_a_warning_that_names_it(tmp_path):
     _, whole = stage(HAMILTON / "short_hamilton_clip.mp4", tmp_path / "root")
     assert whole.info["warnings"] == [] and whole.info["declared_duration_s"] == pytest.approx(
         whole.info["duration_s"], abs=0.1)
+
+
+def lavfi(tmp_path, name, source, *encode):
+    path = tmp_path / name
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", source, *encode,
+                    str(path)], check=True)
+    return path
+
+
+def test_a_ten_hour_file_and_a_16k_frame_are_refused_before_decoding(tmp_path):
+    """Real files (a 10-hour 16x16 video at 1 fps, one 15360x8640 frame): refused from the header, naming the
+    setting that allows them."""
+    ten_hours = lavfi(tmp_path, "ten hours.mp4", "color=c=gray:size=16x16:rate=1", "-t", "36000", "-c:v", "libx264",
+                      "-preset", "ultrafast")
+    with pytest.raises(InputError, match="10.0 hours long, over the limit of 4 h") as err:
+        probe(ten_hours)
+    assert str(ten_hours) in str(err.value) and "limits.max_duration_h" in str(err.value)
+    frame16k = lavfi(tmp_path, "16k.mkv", "color=c=gray:size=15360x8640:rate=1", "-frames:v", "1", "-c:v", "mjpeg",
+                     "-pix_fmt", "yuvj420p")
+    with pytest.raises(InputError, match="frames of 15360x8640 .133 megapixels. exceed the limit") as err:
+        probe(frame16k)
+    assert "limits.max_frame_mpx" in str(err.value)
+    row = probe_video(str(frame16k), ep_id="x", source_url="", content_sha256="0",
+                      limits=LimitsConfig(max_frame_mpx=140)).iloc[0]
+    assert (row["width_px"], row["height_px"]) == (15360, 8640), "a raised limit lets it through"
