@@ -15,6 +15,7 @@ from prefect import flow
 
 from screenalytics.flows.publish import post_artifacts, publish
 from screenalytics.flows.refs import facebank_ref, prepare, voicebank_ref
+from screenalytics.tasks import storage
 from screenalytics.tasks.asd import asd_task
 from screenalytics.tasks.audio import audio_task
 from screenalytics.tasks.catalog import EpisodeLabels, labels_for
@@ -22,6 +23,7 @@ from screenalytics.tasks.cluster import cluster_task
 from screenalytics.tasks.detect import sampling_rate
 from screenalytics.tasks.diarize import diarize_task
 from screenalytics.tasks.embed import embed_task
+from screenalytics.tasks.episode_lock import episode_lock
 from screenalytics.tasks.facebank import facebank_task
 from screenalytics.tasks.fusion import fusion_task
 from screenalytics.tasks.match import match_task
@@ -32,7 +34,6 @@ from screenalytics.tasks.scan import scan_task
 from screenalytics.tasks.schemas import EpisodeInfo
 from screenalytics.tasks.screentime import screentime_task
 from screenalytics.tasks.settings import load_settings
-from screenalytics.tasks.storage import episode_lock
 from screenalytics.tasks.track import track_task
 from screenalytics.tasks.transcribe import transcribe_task
 from screenalytics.tasks.vad import vad_task
@@ -74,14 +75,15 @@ def episode(video: str, ep_id: str = "", facebank: str = "", profile: Profile = 
     bank, heard_ref = facebank_ref(facebank or None), voicebank_ref(voicebank or None)
     models = Models(s.models, s.model_dir, det_thresh=s.detect.det_thresh)
     try:
-        with episode_lock(ctx.episode_url):
-            return _run(ctx, s, {"ctx": ctx, "models": models, "progress": progress}, bank, heard_ref, labels)
+        with episode_lock(storage.local_path(ctx.episode_url)) as stopped:
+            return _run(ctx, s, {"ctx": ctx, "models": models, "progress": progress}, bank, heard_ref, labels,
+                        [stopped] if stopped else [])
     finally:
         models.close()
 
 
-def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any, labels: EpisodeLabels
-         ) -> dict[str, Any]:
+def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any, labels: EpisodeLabels,
+         notes: list[str]) -> dict[str, Any]:
     probe = probe_task(**run, limits=s.limits)
     info = EpisodeInfo.model_validate(probe.info)
 
@@ -116,7 +118,7 @@ def _run(ctx: Any, s: Any, run: dict[str, Any], bank: Any, heard_ref: Any, label
                "audio": audio, "vad": speech, "diarize": speakers, "transcribe": transcript, "voicebank": heard,
                "asd": talking}
     outputs = {"probe": probe, **scanned, **{name: f.result() for name, f in futures.items() if f is not None}}
-    notes = [] if audio else [f"{ctx.ep_id}: the video has no audio track; visual screen time only"]
+    notes = [*notes, *([] if audio else [f"{ctx.ep_id}: the video has no audio track; visual screen time only"])]
     manifest = publish(ctx, outputs, s, run["models"].identities(), notes, labels)
     post_artifacts(ctx, manifest, outputs["fusion"])
     return manifest

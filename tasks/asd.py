@@ -30,7 +30,6 @@ from screenalytics.tasks.schemas import FaceCrops, SpeakingScores, SpeechSegment
 
 SAMPLES_PER_FRAME = 640  # 16 kHz audio per 25 fps frame
 MFCC_TAIL = 240  # samples past the last frame that its fourth MFCC window reads (400 - 160)
-BATCH = 8  # windows of one length per model call (each window's scores are the same as alone)
 
 
 def audio_features(audio: Audio, start_s: float, n_frames: int) -> np.ndarray:
@@ -102,23 +101,17 @@ def scoring_plan(crops: DataFrame[FaceCrops], tracks: DataFrame[Tracks], speech:
 
 
 def speaking_scores(plan: list[Window], audio: Audio, net: Any, advance: Any = None) -> DataFrame[SpeakingScores]:
-    """`SpeakingScores` of the planned windows, `BATCH` windows of one length per model call."""
-    out: list[pd.DataFrame] = [pd.DataFrame()] * len(plan)
-    by_length: dict[int, list[int]] = {}
-    for i, window in enumerate(plan):
-        by_length.setdefault(len(window.grid), []).append(i)
-    for length, members in by_length.items():
-        for first in range(0, len(members), BATCH):
-            batch = [plan[i] for i in members[first:first + BATCH]]
-            video = np.stack([decode_crops(list(w.run["jpeg"].to_numpy()[w.nearest])) for w in batch])
-            features = np.stack([audio_features(audio, float(w.grid[0]), length) for w in batch])
-            scores = net.scores(features, video)
-            for i, w, score in zip(members[first:first + BATCH], batch, scores, strict=True):
-                out[i] = pd.DataFrame({"track_id": int(w.run["track_id"].iloc[0]),
-                                       "frame_idx": w.run["frame_idx"].to_numpy()[w.nearest], "t_s": w.grid,
-                                       "score": score})
-            if advance is not None:
-                advance(length * len(batch))
+    """`SpeakingScores` of the planned windows."""
+    out = []
+    for window in plan:
+        video = decode_crops(list(window.run["jpeg"].to_numpy()[window.nearest]))
+        scores = net.scores(audio_features(audio, float(window.grid[0]), len(window.grid))[None],
+                            video[None])
+        out.append(pd.DataFrame({"track_id": int(window.run["track_id"].iloc[0]),
+                                 "frame_idx": window.run["frame_idx"].to_numpy()[window.nearest],
+                                 "t_s": window.grid, "score": scores[0]}))
+        if advance is not None:
+            advance(len(window.grid))
     columns = list(SpeakingScores.to_schema().columns)
     return SpeakingScores.validate(pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns))
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from screenalytics.tasks import code_identity, schemas, storage
 from screenalytics.tasks.decoding import Audio
+from screenalytics.tasks.episode_lock import stage_running
 from screenalytics.tasks.errors import InputError, MissingModelError
 from screenalytics.tasks.progress import ProgressHook, log_progress, run_logger
 
@@ -155,6 +156,7 @@ def write_stage(ctx: RunContext, stage: str, key: str, produced: Produced, table
     output = StageOutput(stage=stage, key=key, files=files, seconds=seconds, info=info,
                          schemas={n: tables[n].__name__ for n in outputs if n in tables})
     storage.write_json(output.model_dump(mode="json"), storage.join(folder, "_done.json"))
+    stage_running(stage, False)
     return output
 
 
@@ -172,6 +174,7 @@ def find_stage(stage: str, module: str, ctx: RunContext, models: ModelSource | N
     key = stage_key(key_parts(stage, module, {"ctx": ctx, **inputs}, {r: models.identity(r) for r in roles}))
     found = load_done(ctx, stage, key)
     if found is None:
+        stage_running(stage, True)
         return key, None
     with progress(f"{stage} (reused)", 0):
         pass

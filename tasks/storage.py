@@ -5,17 +5,13 @@ objects are written with a single PUT. A reader therefore never sees a half-writ
 """
 from __future__ import annotations
 
-import datetime as dt
 import errno
-import fcntl
 import hashlib
 import io
 import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +21,7 @@ from urllib.request import url2pathname
 import fsspec
 import pandas as pd
 
-from screenalytics.tasks.errors import InputError, StorageError
+from screenalytics.tasks.errors import StorageError
 
 _EP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CHUNK = 1 << 20
@@ -178,33 +174,3 @@ def local_path(url: str) -> str | None:
     fs, path = fs_for(url)
     return path if isinstance(fs, fsspec.implementations.local.LocalFileSystem) else None
 
-
-@contextmanager
-def episode_lock(episode_url: str) -> Iterator[None]:
-    """Hold an episode folder for one run: a second run of the same episode on this machine's disk stops at once
-    with a clear message (the lock goes with its process, so a killed run never leaves it held). On the lock, the
-    temporary files of an earlier run that was killed mid-write are removed. Remote roots take no lock: their
-    writes are single PUTs of deterministic bytes, so two runs of one episode end with the same objects."""
-    folder = local_path(episode_url)
-    if folder is None:
-        yield
-        return
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    with open(Path(folder) / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise InputError(f"{folder} is being written by another run of this episode ({holder}); wait for it "
-                             "to finish, or give this run another --ep-id or --root") from None
-        try:  # who holds it, for the message a second run prints (a full disk only loses that detail)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"pid {os.getpid()}, since {dt.datetime.now().isoformat(timespec='seconds')}")
-            handle.flush()
-        except OSError:
-            pass
-        for stale in Path(folder).rglob("*.tmp-*"):
-            stale.unlink(missing_ok=True)
-        yield

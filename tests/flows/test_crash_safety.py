@@ -2,6 +2,7 @@
 temporary Prefect server; two runs of one episode at once, and two episodes sharing a facebank at once."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -79,8 +80,9 @@ def test_sigkill_inside_each_stage_then_rerun_matches_an_uninterrupted_run(grid_
                                                                           tmp_path):
     """Kill -9 inside every stage in turn (each run dies in the first stage to write that no run died in before;
     then once inside publish), rerunning after each: a finished stage is never written again, the killed one
-    leaves no trusted folder and restarts cleanly, the last rerun's tables equal an uninterrupted run's, and no
-    temporary file is left."""
+    leaves no trusted folder and restarts cleanly (the episode's lock file names the stages that were running, and
+    the next run's warnings say so), the last rerun's tables equal an uninterrupted run's, and no temporary file is
+    left."""
     root, log = tmp_path / "root", tmp_path / "crash.log"
     args = run_args(grid_episode, root)
     killed_in: list[str] = []
@@ -91,11 +93,16 @@ def test_sigkill_inside_each_stage_then_rerun_matches_an_uninterrupted_run(grid_
         assert not wrote & before, f"killed in {killed}: finished stages {wrote & before} were computed again"
         assert not killed & finished_stages(root), f"{killed} left a trusted folder"
         assert list(root.rglob("*.tmp-killed")), "the kill left a half-written temporary file (as a crash would)"
+        assert killed <= set(json.loads((root / "episodes" / "grid" / ".lock").read_text())["running"]), \
+            "the episode's lock file says which stages were running"
         killed_in += killed
     assert sorted(killed_in) == sorted(STAGES), "each stage was killed once"
+    resumed = subprocess.run([*CLI, *args], cwd=REPO, env=cli_env(api_url), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"stopped during {killed_in[-1]}" in " ".join(resumed.stderr.split()), resumed.stderr
     before = finished_stages(root)
     wrote, killed = crash_run("publish", log, args, api_url)
-    assert killed == {"publish"} and not wrote & before and finished_stages(root) == set(STAGES)
+    assert killed == {"publish"} and not wrote and finished_stages(root) == set(STAGES)
     final = subprocess.run([*CLI, *args], cwd=REPO, env=cli_env(api_url), capture_output=True, text=True)
     assert final.returncode == 0, final.stdout + final.stderr
     manifest = storage.read_json((root / "episodes" / "grid" / "manifest.json").as_uri())
@@ -141,9 +148,11 @@ def test_concurrent_runs_one_episode_has_one_winner_and_episodes_share_the_faceb
                                                                                    uninterrupted, tmp_path):
     """Two runs of one episode at once on one root: one runs, the other stops at once saying it is already being
     run; a third run of another episode id with the same facebank and models at the same time also ends intact.
-    All finished runs equal the uninterrupted run."""
-    root = tmp_path / "root"
-    runs = [subprocess.Popen([*CLI, *run_args(grid_episode, root, ep_id)], cwd=REPO, env=cli_env(api_url),
+    All finished runs equal the uninterrupted run. A Prefect API key planted in their environment appears in no
+    output and no file."""
+    root, secret = tmp_path / "root", "planted-prefect-key-5bd1e0"
+    env = {**cli_env(api_url), "PREFECT_API_KEY": secret}
+    runs = [subprocess.Popen([*CLI, *run_args(grid_episode, root, ep_id)], cwd=REPO, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for ep_id in ("grid", "grid", "grid-copy")]
     outputs = [run.communicate()[0] for run in runs]
@@ -154,6 +163,9 @@ def test_concurrent_runs_one_episode_has_one_winner_and_episodes_share_the_faceb
     assert codes[2] == 0, outputs[2]
     for ep_id in ("grid", "grid-copy"):
         assert_same_values(tables(root, ep_id), uninterrupted)
+    assert secret not in "".join(outputs), "the Prefect API key reached the output"
+    assert not [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()], \
+        "the Prefect API key was written under the root"
 
 
 def test_a_full_disk_is_a_clear_error_and_a_rerun_with_space_recovers(api_url, tmp_path):

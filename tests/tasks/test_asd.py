@@ -105,20 +105,3 @@ def test_sampled_windows_score_their_frames_and_only_those(models, grid_crops):
     assert len(full) == 75
     both = full.merge(sampled, on="frame_idx", suffixes=("_full", "_sampled"))
     assert ((both["score_full"] > 0) == (both["score_sampled"] > 0)).mean() >= 0.8  # shorter context, same call
-
-
-def test_windows_scored_in_batches_score_as_they_do_alone(models, grid_crops, monkeypatch):
-    """Windows of one length go to the model several at a time; each keeps the scores it gets alone, in plan
-    order (windows of two lengths, more than one batch)."""
-    import screenalytics.tasks.asd as asd
-
-    crops, audio = grid_crops[0]
-    tracks = pd.DataFrame({"det_id": crops["det_id"].unique(), "track_id": 0})
-    speech = pd.DataFrame({"start_s": [0.0], "end_s": [3.0]})
-    plans = [*scoring_plan(crops, tracks, speech, AsdConfig(window_s=1.0, every_s=0)) * 3,
-             *scoring_plan(crops, tracks, speech, AsdConfig(window_s=2.0, every_s=0))]
-    assert len({len(w.grid) for w in plans}) == 2 and len(plans) > asd.BATCH
-    batched = speaking_scores(plans, audio, models.get("active_speaker"))
-    monkeypatch.setattr(asd, "BATCH", 1)
-    alone = speaking_scores(plans, audio, models.get("active_speaker"))
-    pd.testing.assert_frame_equal(batched, alone, check_exact=False, atol=1e-4)
