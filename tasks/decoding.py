@@ -46,10 +46,10 @@ def open_container(path: str) -> av.container.InputContainer:
         return av.open(path)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: file not found. Check the path.") from exc
-    except av.error.FFmpegError as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:  # a mangled header can hold non-UTF-8 names
         raise InputError(
-            f"{path}: not a readable video ({exc.strerror or exc}). Re-export it as MP4 (H.264) or check that "
-            "the download finished.") from exc
+            f"{path}: not a readable video ({getattr(exc, 'strerror', None) or exc}). Re-export it as MP4 (H.264) "
+            "or check that the download finished.") from exc
 
 
 def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
@@ -80,7 +80,7 @@ def tag_rotation(stream: av.video.stream.VideoStream) -> int:
     tags = {key.lower(): value for key, value in stream.metadata.items()}  # Matroska writes ROTATE
     try:
         return -int(float(tags.get("rotate", 0))) % 360
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, or inf
         return 0
 
 

@@ -57,6 +57,9 @@ def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str,
         if not container.streams.video:
             raise InputError(f"{path}: has no video stream. Screenalytics needs a video file.")
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise InputError(f"{path}: its video codec is unknown to this build of FFmpeg. Re-export it as MP4 "
+                             "(H.264).")
         base = float(stream.time_base)
         declared = (float(stream.duration * base) if stream.duration
                     else (container.duration or 0) / av.time_base)
@@ -73,7 +76,7 @@ def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str,
         if not pts:
             raise InputError(f"{path}: the video stream holds no frames. Re-export or re-download it.")
         rotation = _first_frame_rotation(path)
-    times = np.sort(np.asarray(pts, np.float64)) * base
+    times = np.unique(np.asarray(pts, np.float64)) * base  # sorted; a timestamp met twice is one frame
     steps = np.diff(times)
     step = float(np.median(steps)) if len(steps) else 1.0 / float(stream.average_rate or 25)
     fps = round(1.0 / step, 3)
@@ -91,7 +94,7 @@ def probe_video(path: str, *, ep_id: str, source_url: str, content_sha256: str,
     row = {
         "ep_id": ep_id, "source_url": source_url, "content_sha256": content_sha256,
         "duration_s": measured, "declared_duration_s": declared or np.nan, "fps": fps,
-        "n_frames": len(pts), "width_px": width, "height_px": height,
+        "n_frames": len(times), "width_px": width, "height_px": height,
         "rotation_deg": rotation, "variable_frame_rate": vfr, "video_start_s": start,
         "has_audio": audio is not None, "audio_start_s": audio_start,
         "video_codec": stream.codec_context.name,

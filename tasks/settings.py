@@ -77,6 +77,8 @@ class Settings(BaseModel):
             return data
         tree = {key: dict(value) if isinstance(value, Mapping) else value for key, value in data.items()}
         models = tree.get("models")
+        if models is not None and not isinstance(models, Mapping | ModelsConfig):
+            return tree  # not a section: the field's own validation names `models`
         try:
             chosen = ModelsConfig.model_validate(models) if isinstance(models, Mapping) else models or ModelsConfig()
         except ValidationError:  # left for the field's own validation, which names `models.<field>`
@@ -89,6 +91,8 @@ class Settings(BaseModel):
                     if getattr(current, name) is None:
                         tree[section] = current.model_copy(update={name: value})
                     continue
+                if current is not None and not isinstance(current, Mapping):
+                    continue  # `cluster: 3` is no section: its validation says so
                 current = dict(current or {})
                 if current.get(name) is None:
                     current[name] = value
@@ -135,9 +139,10 @@ def yaml_value(raw: str, where: str) -> Any:
     """A setting's value written as YAML (`3`, `true`, `[1, 2]`, `text`), or a clear error naming `where`."""
     try:
         return yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{where}={raw!r}: not a value ({str(exc).splitlines()[0]}); write a number, true/false, "
-                         "a word, or a YAML list such as [1, 2]") from None
+    except Exception as exc:  # noqa: BLE001 - PyYAML's constructors raise many kinds (KeyError for `!!bool maybe`)
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"{where}={raw!r}: not a value ({reason}); write a number, true/false, a word, or a YAML "
+                         "list such as [1, 2]") from None
 
 
 def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
