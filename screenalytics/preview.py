@@ -14,7 +14,7 @@ import pandas as pd
 
 from screenalytics.published import finished_run, stage_table
 from screenalytics.tasks import storage
-from screenalytics.tasks.decoding import Audio, open_container
+from screenalytics.tasks.decoding import Audio, frame_rotation, open_container, tag_rotation, upright
 from screenalytics.tasks.errors import InputError
 
 TALKING, QUIET, UNSCORED = (60, 200, 60), (60, 60, 220), (170, 170, 170)  # BGR
@@ -125,9 +125,9 @@ def render(tables: EpisodeTables, out: Path, start_s: float = 0.0, end_s: float 
     written = 0
     with open_container(tables.video) as source, av.open(str(out), "w") as sink:
         stream = source.streams.video[0]
-        rate = stream.average_rate or 25
+        rate, tagged = stream.average_rate or 25, tag_rotation(stream)
         video = sink.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=rate)
-        video.width, video.height, video.pix_fmt = stream.codec_context.width, stream.codec_context.height, "yuv420p"
+        video.pix_fmt = "yuv420p"
         source.seek(int(max(0.0, start_s - 1.0) / float(stream.time_base)), stream=stream, backward=True)
         sound = sink.add_stream("aac", rate=tables.audio.sample_rate) if tables.audio is not None else None
         first_t = None
@@ -137,9 +137,10 @@ def render(tables: EpisodeTables, out: Path, start_s: float = 0.0, end_s: float 
                 continue
             if end_s is not None and t >= end_s:
                 break
-            first_t = t if first_t is None else first_t
-            image = draw(frame.to_ndarray(format="bgr24"), faces_at(tables.track_boxes, t), tables.track_scores,
-                         tables.turns, t)
+            pixels = upright(frame, None, frame_rotation(frame, tagged))  # the boxes are in displayed pixels
+            if first_t is None:
+                first_t, (video.height, video.width) = t, pixels.shape[:2]
+            image = draw(pixels, faces_at(tables.track_boxes, t), tables.track_scores, tables.turns, t)
             for packet in video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 sink.mux(packet)
             written += 1

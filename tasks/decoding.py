@@ -66,8 +66,8 @@ def iter_frames(path: str, keep: Callable[[int, float], bool] | None = None,
                 t_s = float(frame.pts * base) if frame.pts is not None else float(frame.time or 0.0)
                 rotation = frame_rotation(frame, tagged)
                 sampled = keep is None or keep(index, t_s)
-                yield Frame(index, t_s, _upright(frame, None, rotation) if sampled else None,
-                            _upright(frame, small_width, rotation) if small_width else None,
+                yield Frame(index, t_s, upright(frame, None, rotation) if sampled else None,
+                            upright(frame, small_width, rotation) if small_width else None,
                             *(_gray(frame, rotation) if gray else (None, False)))
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: decoding failed at frame {index}: {exc}. The file is damaged; "
@@ -138,7 +138,8 @@ class _Failed:
     error: BaseException
 
 
-def _upright(frame: av.VideoFrame, width: int | None, rotation: int) -> np.ndarray:
+def upright(frame: av.VideoFrame, width: int | None, rotation: int) -> np.ndarray:
+    """A frame's BGR pixels as displayed (turned by `rotation`), about `width` wide when given."""
     image = _to_bgr(frame, width, swap=rotation in (90, -90, 270, -270))
     return cv2.rotate(image, _ROTATE[rotation]) if rotation in _ROTATE else image
 

@@ -234,6 +234,11 @@ def test_rotation_metadata_turns_the_picture_upright(how, tmp_path, root, bank):
     assert (probe["width_px"], probe["height_px"]) == (360, 288), "width and height as displayed"
     assert abs(probe["rotation_deg"]) in (90, 270)
     assert out["people"].loc[PERSON, "visual_s"] > 2.0, "the upright face is found and named"
+    preview = tmp_path / "preview.mp4"
+    assert invoke("preview", "rotated", "--out", preview, "--root", root).exit_code == 0
+    with av.open(str(preview)) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.width, frame.height) == (360, 288), "the preview is upright, like its boxes"
 
 
 def test_4k_video_still_finds_the_face(tmp_path, root, bank):
