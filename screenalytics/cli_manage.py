@@ -22,6 +22,7 @@ def _enrol(people: dict[str, list[Path]], root: str | None, bank: str | None) ->
 
     from screenalytics.tasks import storage
     from screenalytics.tasks.facebank import build_entries, check_embedder
+    from screenalytics.tasks.naming import distinct_ids
 
     settings = settings_for(root)
     url = bank_url(root, bank)
@@ -36,6 +37,7 @@ def _enrol(people: dict[str, list[Path]], root: str | None, bank: str | None) ->
     models.close()
     merged = pd.concat([existing, added]) if existing is not None else added
     merged = merged.drop_duplicates(["name", "image_sha256"], keep="last").reset_index(drop=True)
+    distinct_ids(merged["name"].tolist(), f"Facebank {url}")
     storage.write_parquet(merged, url)
     console.print(f"{len(added)} image(s) enrolled; facebank {url} holds {merged['name'].nunique()} people.")
 

@@ -19,6 +19,7 @@ from screenalytics.tasks import storage
 from screenalytics.tasks.configs import DetectConfig
 from screenalytics.tasks.errors import InputError
 from screenalytics.tasks.faces import Detector, Embedder, decode_chip, make_chip
+from screenalytics.tasks.naming import distinct_ids
 from screenalytics.tasks.runner import Produced, Ref, StageRun, stage_task
 from screenalytics.tasks.schemas import FacebankEntries
 from screenalytics.tasks.vectors import stack
@@ -168,4 +169,5 @@ def facebank_task(run: StageRun, source: Ref, cfg: DetectConfig, accept_distance
                          run.progress, skipped, accept_distance)
     if bank.empty:
         raise InputError(f"Facebank {source.url}: no usable face image ({'; '.join(skipped) or 'none found'}).")
+    distinct_ids(bank["name"].tolist(), f"Facebank {storage.local_path(source.url) or source.url}")
     return {"facebank": bank}, {"people": sorted(bank["name"].unique().tolist()), "warnings": skipped}

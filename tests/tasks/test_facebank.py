@@ -12,6 +12,7 @@ Bar: 42 of 42. SCRFD + dlib (the previous defaults) measured 42/42 here, and the
 """
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -171,3 +172,19 @@ def test_skipped_images_stay_in_the_stage_warnings_when_it_is_reused(tmp_path, m
     for out in runs:
         assert out.info["warnings"] == [f"facebank: skipped {folder / 'John_Salley' / 'broken.jpg'}: "
                                         "not a readable image; replace it with a JPEG or PNG photo, or delete it"]
+
+
+def test_names_that_would_share_a_person_id_are_refused(tmp_path, models, settings):
+    """`Lisa V` and `lisa-v` would both be person `lisa-v`, and their screen time one person's: the facebank stage
+    refuses them, naming both; so is a name whose id is reserved for unnamed faces."""
+    video = (GRID / "bbaf2n.mpg").as_uri()
+    ctx = RunContext(ep_id="g", episode_url=storage.join(storage.normalize_root(tmp_path), "episodes", "g"),
+                     video=Ref(url=video, sha256=storage.sha256_url(video)))
+    for names, says in ((["Lisa V", "lisa-v"], "the names 'Lisa V', 'lisa-v' would be one person ('lisa-v')"),
+                        (["Unidentified"], "the name 'Unidentified' is reserved")):
+        folder = tmp_path / "-".join(names)
+        for name, person in zip(names, ("John_Salley", "John_Simm"), strict=False):
+            shutil.copytree(SHARED / "faces_dlib" / "johns" / person, folder / name)
+        with pytest.raises(ValueError, match=re.escape(says)):
+            facebank_task.fn(ctx, models, None, source=folder_ref(folder), cfg=settings.detect,
+                             accept_distance=settings.match.accept_distance)
