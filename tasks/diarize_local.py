@@ -109,9 +109,12 @@ def fragment_frames(local: LocalSpeakers, fragment: np.ndarray, total: int) -> t
 
 
 def frames_audio(wav: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """The samples under the given (sorted, non-empty) global frame indices."""
+    """The samples under the given (sorted, non-empty) global frame indices: a view of `wav` when they are one run
+    (no copy: diarization holds thousands of these clips at once), else the runs joined."""
     runs = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
     edges = [(int(r[0]) * FRAME_STEP, (int(r[-1]) + 1) * FRAME_STEP) for r in runs]  # exact: equal frames batch
+    if len(edges) == 1:
+        return wav[edges[0][0]:edges[0][1]]
     return np.concatenate([wav[a:b] for a, b in edges]) if edges else wav[:0]
 
 

@@ -149,7 +149,7 @@ class EcapaEncoder(CheckpointNet):
         The graph has no masking, so a batch holds clips of one length: clips within `CROP` of each other's length
         share a batch, each centre-cropped to the batch's shortest (batching halves the cost per second of audio)."""
         out = np.zeros((len(wavs), EMBEDDING_DIM), np.float32)
-        padded = [np.pad(w, (0, max(0, MIN_SAMPLES - len(w)))) for w in wavs]
+        padded = [w if len(w) >= MIN_SAMPLES else np.pad(w, (0, MIN_SAMPLES - len(w))) for w in wavs]  # no copies
         for batch in length_batches([len(w) for w in padded], BATCH, CROP):
             size = min(len(padded[i]) for i in batch)
             crops = [padded[i][(len(padded[i]) - size) // 2:][:size] for i in batch]
