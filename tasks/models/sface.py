@@ -1,5 +1,5 @@
-"""SFace face embedder (OpenCV Zoo, 2021dec, int8 block-quantised; Apache-2.0) on onnxruntime: 128-d unit vectors,
-compared by cosine (or L2 on the unit vectors: L2^2 = 2 * cosine distance).
+"""SFace face embedder (OpenCV Zoo, 2021dec; Apache-2.0; rewritten at install by `sface_graph`) on onnxruntime:
+128-d unit vectors, compared by cosine (or L2 on the unit vectors: L2^2 = 2 * cosine distance).
 
 Each face is aligned as OpenCV's `cv2.FaceRecognizerSF.alignCrop` does it: a least-squares similarity transform
 (Umeyama, no reflection) of its 5 landmarks onto the 112x112 ArcFace template, bilinear warp, black border. The

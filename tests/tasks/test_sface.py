@@ -12,7 +12,7 @@ import pytest
 
 from screenalytics.tasks.configs import DetectConfig
 from screenalytics.tasks.faces import FaceChip, make_chip
-from screenalytics.tasks.models import registry
+from screenalytics.tasks.models import registry, sface_graph
 from screenalytics.tasks.models.registry import SFACE, MissingModelError, describe, sface_path, yunet_path
 from screenalytics.tasks.models.sface import TEMPLATE, SFaceEmbedder, align, similarity_transform
 from screenalytics.tasks.models.yunet import YuNetDetector
@@ -202,7 +202,7 @@ def test_installed_file_is_the_rewrite_and_is_listed(settings):
     that installs it gets the sha256 the registry expects)."""
     path = SFACE.install(settings.model_dir)  # already there: verified, nothing downloaded
     data = path.read_bytes()
-    assert registry._sface_for_onnxruntime(data) == data
+    assert sface_graph.for_onnxruntime(data) == data
     assert SFACE in registry.PACKAGED and SFACE.source_sha256 != SFACE.sha256
     rows = {row.name: row for row in describe(settings.model_dir, None)}
     assert rows[SFACE.name].usable and rows[SFACE.name].licence.startswith("Apache-2.0")
