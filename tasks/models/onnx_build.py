@@ -68,7 +68,9 @@ class GraphBuilder:
 
     def model(self, inputs: list, outputs: list, name: str) -> bytes:
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
-        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        domains = sorted({node.domain for node in self.nodes if node.domain})  # onnxruntime's contrib ops
+        proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                        *(helper.make_opsetid(d, 1) for d in domains)])
         proto.ir_version = 8
         onnx.checker.check_model(proto)
         return proto.SerializeToString()
@@ -93,7 +95,11 @@ class CheckpointNet:
     def __init__(self, path: Path, providers: list[str], threads: int = 2) -> None:
         self.path, self.providers, self.threads = path, providers, threads
 
+    def graph(self, checkpoint: dict) -> bytes:
+        """The ONNX graph to run on `self.providers`."""
+        return type(self).build(checkpoint)
+
     @cached_property
     def session(self) -> ort.InferenceSession:
-        return ort.InferenceSession(type(self).build(load_checkpoint(self.path)),
+        return ort.InferenceSession(self.graph(load_checkpoint(self.path)),
                                     session_options(self.threads, self.arena), providers=self.providers)

@@ -344,10 +344,36 @@ def test_two_voices_at_once_are_both_heard(settings, models, together_at):
         assert shared_s(heard[voice], both) >= 0.8 * shared_s(both, both), (voice, shared_s(heard[voice], both))
 
 
+def test_int8_speaker_embedder_on_cpu_stays_near_float32(settings):
+    """On CPU, ECAPA's pointwise convolutions run in int8 (2.4x faster): on 1.5 s pieces of six AMI recordings its
+    vectors stay within cosine 0.98 of the float32 graph's (measured min 0.985, mean 0.997), far closer than two
+    people (~0.3). Where CUDA runs it, the graph is float32 (the int8 product is a CPU kernel)."""
+    import onnx
+    import onnxruntime as ort
+
+    from screenalytics.tasks.models.ecapa import build_onnx, fbank
+    from screenalytics.tasks.models.sessions import session_options
+
+    encoder = speaker_embedder(settings, "ecapa")
+    checkpoint = load_checkpoint(encoder.path)
+    ops = {name: {n.op_type for n in onnx.load_from_string(graph).graph.node} for name, graph in
+           (("cpu", encoder.graph(checkpoint)),
+            ("cuda", type(encoder)(encoder.path, ["CUDAExecutionProvider", "CPUExecutionProvider"]).graph(checkpoint)))}
+    assert "DynamicQuantizeMatMul" in ops["cpu"] and "DynamicQuantizeMatMul" not in ops["cuda"]
+    exact = ort.InferenceSession(build_onnx(checkpoint), session_options(2), providers=["CPUExecutionProvider"])
+    for name in ("dev00", "trn01", "trn03", "trn05", "trn07", "trn09"):
+        wav, _ = load_wav(AMI / f"{name}.wav", 16000)
+        feats = np.stack([fbank(wav[i:i + 24000]) for i in range(0, min(len(wav), 16000 * 30) - 24000, 24000)])
+        fast, slow = (v / np.linalg.norm(v, axis=1, keepdims=True) for v in
+                      (encoder.features(feats), exact.run(None, {"feats": feats})[0]))
+        assert (fast * slow).sum(axis=1).min() > 0.98, name
+
+
 def test_speaker_clips_of_near_lengths_share_a_batch(settings):
-    """Clips within 10% of each other's length are batched (cropped to the shortest); the shortest gets the vector
-    it gets alone, the cropped ones stay near theirs (cosine measured 0.93-0.95 for 3-9% cropped from 1.5 s clips;
-    clips of two people are ~0.3 apart: test_ecapa_embedder_separates_similar_voices_better)."""
+    """Clips within 10% of each other's length are batched (cropped to the shortest); the shortest, not cropped,
+    gets nearly the vector it gets alone (on CPU the int8 layers quantize a batch's activations with one scale:
+    cosine measured 0.998), the cropped ones stay near theirs (0.93-0.95 for 3-9% cropped from 1.5 s clips; clips
+    of two people are ~0.3 apart: test_ecapa_embedder_separates_similar_voices_better)."""
     from screenalytics.tasks.models.ecapa import length_batches
 
     assert length_batches([100, 95, 50, 91, 89, 48], 16, 0.1) == [[0, 1, 3], [4], [2, 5]]
@@ -359,7 +385,7 @@ def test_speaker_clips_of_near_lengths_share_a_batch(settings):
     clips = [wav[16000 * k : 16000 * k + 24000 + 800 * k] for k in range(4)]  # 1.5 to 1.65 s
     together = encoder.embed(clips)
     alone = np.concatenate([encoder.embed([c]) for c in clips])
-    assert np.allclose(together[0], alone[0], atol=1e-4)  # the shortest is not cropped
+    assert float(together[0] @ alone[0]) > 0.995  # the shortest is not cropped
     assert (np.sum(together * alone, axis=1) > 0.9).all()
 
 
