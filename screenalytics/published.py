@@ -30,13 +30,15 @@ def finished_run(root: str, ep_id: str) -> tuple[str, dict[str, Any]]:
     return folder, read_manifest(folder)
 
 
-def stage_table(folder: str, manifest: dict[str, Any], stage: str, name: str) -> pd.DataFrame | None:
-    """A stage's stored table of this run (by the key in the manifest), or None when the stage did not run."""
+def stage_table(folder: str, manifest: dict[str, Any], stage: str, name: str,
+                filters: list[tuple] | None = None) -> pd.DataFrame | None:
+    """A stage's stored table of this run (by the key in the manifest; only the rows passing `filters`, as
+    `storage.read_parquet` takes them), or None when the stage did not run."""
     entry = manifest["stages"].get(stage)
     if entry is None:
         return None
     url = storage.join(folder, "stages", stage, entry["key"][:16], f"{name}.parquet")
-    return storage.read_parquet(url) if storage.exists(url) else None
+    return storage.read_parquet(url, filters=filters) if storage.exists(url) else None
 
 
 def run_label(manifest: dict[str, Any]) -> str:

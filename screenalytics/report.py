@@ -63,14 +63,19 @@ def identity_faces(folder: str, per_person: int = 1, person_id: str | None = Non
     manifest = manifest or read_manifest(folder)
     identities = storage.read_parquet(storage.join(folder, "identities.parquet"))
     faces = stage_table(folder, manifest, "embed", "embeddings")
-    chips = stage_table(folder, manifest, "detect", "chips")
     dets = stage_table(folder, manifest, "detect", "detections")
-    if faces is None or chips is None or dets is None or faces.empty:
+    if faces is None or dets is None or faces.empty:
         return {}
     faces = faces.merge(identities[["segment_id", "person_id"]], on="segment_id")
     if person_id is not None:
         faces = faces[faces["person_id"] == person_id]
     best = faces.sort_values("quality", ascending=False).groupby("person_id").head(per_person)
+    if best.empty:
+        return {}
+    # only the chips shown: the table holds every face the run embedded (~40 MB for 10 minutes)
+    chips = stage_table(folder, manifest, "detect", "chips", filters=[("det_id", "in", best["det_id"].tolist())])
+    if chips is None:
+        return {}
     chips, dets = chips.set_index("det_id"), dets.set_index("det_id")
     out: dict[str, list[bytes]] = {}
     for person, det_id in zip(best["person_id"], best["det_id"], strict=True):

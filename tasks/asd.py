@@ -14,6 +14,7 @@ long but for stretches shorter than that, so the model sees a bounded number of 
 memory plan per shape: 150 lengths held 340 MB)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,7 +23,7 @@ from pandera.typing import DataFrame
 
 from screenalytics.tasks.configs import AsdConfig
 from screenalytics.tasks.decoding import Audio
-from screenalytics.tasks.facecrops import decode_crops
+from screenalytics.tasks.facecrops import StoredCrops, decode_crops
 from screenalytics.tasks.intervals import inside
 from screenalytics.tasks.models.lr_asd import FPS, mfcc
 from screenalytics.tasks.runner import Produced, StageOutput, StageRun, read_audio, stage_task
@@ -83,11 +84,17 @@ class Window(NamedTuple):
     grid: np.ndarray
     nearest: np.ndarray
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The crops' rows in the stored `FaceCrops` table."""
+        return self.run["row"].to_numpy()[self.nearest]
+
 
 def scoring_plan(crops: DataFrame[FaceCrops], tracks: DataFrame[Tracks], speech: DataFrame[SpeechSegments],
                  cfg: AsdConfig) -> list[Window]:
-    """The windows to score: of every track stretch that coexists with speech, those `scored_windows` picks."""
-    table = crops.merge(tracks[["det_id", "track_id"]], on="det_id")
+    """The windows to score: of every track stretch that coexists with speech, those `scored_windows` picks.
+    `crops` needs det_id, frame_idx and t_s (its `jpeg` column is not read)."""
+    table = crops.assign(row=np.arange(len(crops))).merge(tracks[["det_id", "track_id"]], on="det_id")
     table = table.sort_values(["track_id", "frame_idx"]).drop_duplicates(["track_id", "frame_idx"])
     window, every = int(round(cfg.window_s * FPS)), int(round(cfg.every_s * FPS))
     plan = []
@@ -100,11 +107,36 @@ def scoring_plan(crops: DataFrame[FaceCrops], tracks: DataFrame[Tracks], speech:
     return plan
 
 
-def speaking_scores(plan: list[Window], audio: Audio, net: Any, advance: Any = None) -> DataFrame[SpeakingScores]:
-    """`SpeakingScores` of the planned windows."""
+def within_budget(plan: list[Window], max_frames: int, min_frames: int) -> list[Window]:
+    """The plan, or, when it holds more than `max_frames` (> 0), its windows shortened around their centres by
+    one common factor so that it fits, none below `min_frames` (or its own length when shorter)."""
+    lengths = np.array([len(w.grid) for w in plan], np.int64)
+    if max_frames <= 0 or lengths.sum() <= max_frames:
+        return plan
+    floor = np.minimum(lengths, min_frames)
+
+    def kept(factor: float) -> np.ndarray:
+        return np.maximum(floor, np.floor(lengths * factor).astype(np.int64))
+
+    lo, hi = 0.0, 1.0
+    for _ in range(40):  # the largest factor that fits
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if kept(mid).sum() <= max_frames else (lo, mid)
     out = []
-    for window in plan:
-        video = decode_crops(list(window.run["jpeg"].to_numpy()[window.nearest]))
+    for window, n, k in zip(plan, lengths.tolist(), kept(lo).tolist(), strict=True):
+        a = (n - k) // 2
+        out.append(Window(window.run, window.grid[a:a + k], window.nearest[a:a + k]))
+    return out
+
+
+def speaking_scores(plan: list[Window], audio: Audio, net: Any, jpegs: Callable[[np.ndarray], Sequence[bytes]],
+                    advance: Any = None) -> DataFrame[SpeakingScores]:
+    """`SpeakingScores` of the planned windows, sorted by track and time. `jpegs(rows)` gives the crops of those
+    rows of the `FaceCrops` table (`StoredCrops`, or `crops["jpeg"].to_numpy().__getitem__` for one in memory);
+    windows are scored in the order of their rows, so a stored table is read once, front to back."""
+    out = []
+    for window in sorted(plan, key=lambda w: int(w.rows.min())):
+        video = decode_crops(list(jpegs(window.rows)))
         scores = net.scores(audio_features(audio, float(window.grid[0]), len(window.grid))[None],
                             video[None])
         out.append(pd.DataFrame({"track_id": int(window.run["track_id"].iloc[0]),
@@ -112,17 +144,24 @@ def speaking_scores(plan: list[Window], audio: Audio, net: Any, advance: Any = N
                                  "t_s": window.grid, "score": scores[0]}))
         if advance is not None:
             advance(len(window.grid))
-    columns = list(SpeakingScores.to_schema().columns)
-    return SpeakingScores.validate(pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=columns))
+    if not out:
+        return SpeakingScores.validate(pd.DataFrame(columns=list(SpeakingScores.to_schema().columns)))
+    table = pd.concat(out, ignore_index=True).sort_values(["track_id", "t_s"], kind="stable", ignore_index=True)
+    return SpeakingScores.validate(table)
 
 
 @stage_task("asd", tables={"scores": SpeakingScores}, models=("active_speaker",))
 def asd_task(run: StageRun, facecrops: StageOutput, track: StageOutput, speech: StageOutput, audio: StageOutput,
              cfg: AsdConfig) -> Produced:
     track_audio, _ = read_audio(audio)
-    crops, tracks, heard = facecrops.table("crops"), track.table("tracks"), speech.table("speech")
-    plan = scoring_plan(crops, tracks, heard, cfg)
-    with run.progress("active speakers (frames)", sum(len(w.grid) for w in plan)) as advance:
-        table = speaking_scores(plan, track_audio, run.models.get("active_speaker"), advance)
-    return {"scores": table}, {"scored_frames": len(table), "scored_tracks": int(table["track_id"].nunique()),
+    crops = facecrops.table("crops", columns=["det_id", "frame_idx", "t_s"])  # the JPEGs are read as scored
+    plan = scoring_plan(crops, track.table("tracks"), speech.table("speech"), cfg)
+    planned = sum(len(w.grid) for w in plan)
+    minutes = len(track_audio.samples) / track_audio.sample_rate / 60
+    plan = within_budget(plan, int(round(cfg.max_frames_per_min * minutes)), cfg.min_frames)
+    with (run.progress("active speakers (frames)", sum(len(w.grid) for w in plan)) as advance,
+          StoredCrops(facecrops.url("crops")) as jpegs):
+        table = speaking_scores(plan, track_audio, run.models.get("active_speaker"), jpegs, advance)
+    return {"scores": table}, {"planned_frames": planned, "scored_frames": len(table),
+                               "scored_tracks": int(table["track_id"].nunique()),
                                "talking_frames": int((table["score"] > 0).sum())}

@@ -82,6 +82,12 @@ class AsdConfig(StageConfig):
     min_frames: int = Field(
         10, ge=1, description="Shortest stretch of a track that is scored (frames at 25 fps); shorter ones get no "
         "score (too little motion to judge).")
+    max_frames_per_min: int = Field(
+        0, ge=0, description="Most face-frames scored per minute of video (0: no limit). Above it, every window is "
+        "shortened around its centre by one factor, never below `min_frames`: a cap on the stage's cost (~1.1 ms "
+        "per face-frame on two cores) for episodes of many short shots with speech throughout, paid in evidence at "
+        "the edges of each window (at 2500 a 1.5 s turn in a two-shot went to the listener's voice; "
+        "docs/active_speaker.md).")
 
 
 class TrackConfig(StageConfig):

@@ -18,7 +18,7 @@ FRAME_STEP = 270  # samples: SincNet stride 10 × three pools of 3
 FRAME_STEP_S = FRAME_STEP / SAMPLE_RATE
 FRAME_FIELD_S = 991 / SAMPLE_RATE  # receptive field of one output frame
 MIN_LINK_S = 0.2  # shared speech needed to link local speakers of consecutive chunks
-BATCH = 32  # chunks per model call
+BATCH = 8  # chunks per model call: as fast as 32 (1.76 vs 1.81 s for 4 minutes) and ~210 MB lower at the peak
 
 
 @dataclass

@@ -5,7 +5,8 @@ frame owns the frames up to the next sampled frame: its box is interpolated, fra
 face it overlaps most in the next sampled frame (at least `match_iou`; else it is held), and a grey 112x112 crop is
 cut along it. The crop is LR-ASD's: a square 1.4 half-sizes wide (half-size = half the box's longer side), centred
 0.4 half-sizes below the box centre (mouth and chin), grey 110 outside the picture. Only the frames between two
-sampled frames are held in memory."""
+sampled frames are held in memory, and, when the cutter writes to a `storage.ParquetSink`, only the last few
+thousand crops (one row group): the table grows with the episode, the memory does not."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,8 +14,11 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pandera.typing import DataFrame
 
+from screenalytics.tasks import storage
 from screenalytics.tasks.configs import FaceCropsConfig
 from screenalytics.tasks.decoding import LIMITED_TO_FULL, Frame
 from screenalytics.tasks.schemas import Detections, FaceCrops, SampledFrames
@@ -23,6 +27,9 @@ CROP_PX = 112
 CROP_SCALE = 0.4  # LR-ASD's crop scale: the crop spans (1 + cs) half-sizes either side of its centre, then its
 # centre half is kept
 PAD_GREY = 110
+ROW_GROUP = 2048  # crops per Parquet row group (~7 MB): what a sink holds, and what a reader reads at once
+ARROW_SCHEMA = pa.schema([("det_id", pa.int64()), ("frame_idx", pa.int64()), ("t_s", pa.float64()),
+                          ("jpeg", pa.binary())])
 SampledBoxes = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
 
 
@@ -68,14 +75,15 @@ def next_boxes(boxes: np.ndarray, later: np.ndarray, min_iou: float) -> np.ndarr
 
 class CropCutter:
     """Crops fed one frame at a time: `add(frame)` (frames carry `gray`) with `sampled(frame_idx)` giving the
-    (det_ids, boxes [n, 4]) of the faces detected on a sampled frame (None on other frames); `finish()` gives
-    `FaceCrops`."""
+    (det_ids, boxes [n, 4]) of the faces detected on a sampled frame (None on other frames). `finish()` gives the
+    `FaceCrops` table, or, with a `sink`, writes it there a row group at a time and gives the placed file."""
 
-    def __init__(self, sampled: SampledBoxes, cfg: FaceCropsConfig) -> None:
-        self.sampled, self.cfg = sampled, cfg
+    def __init__(self, sampled: SampledBoxes, cfg: FaceCropsConfig, sink: storage.ParquetSink | None = None) -> None:
+        self.sampled, self.cfg, self.sink = sampled, cfg, sink
         self.held: list[Frame] = []  # frames since the last sampled frame, that one first
         self.ids, self.boxes = np.zeros(0, np.int64), np.zeros((0, 4))
         self.rows: list[tuple[int, int, float, bytes]] = []
+        self.n_crops = 0
 
     def add(self, frame: Frame) -> None:
         found = self.sampled(frame.index)
@@ -84,13 +92,29 @@ class CropCutter:
             keep = (boxes[:, 3] - boxes[:, 1]) >= self.cfg.min_face_px
             self._cut(boxes[keep][:, :4])
             self.held, self.ids, self.boxes = [], ids[keep], boxes[keep][:, :4].astype(float)
+            if self.sink is not None and len(self.rows) >= ROW_GROUP:
+                self._flush()
         if len(self.ids):
             self.held.append(frame)
 
-    def finish(self) -> DataFrame[FaceCrops]:
+    def finish(self) -> DataFrame[FaceCrops] | storage.Placed:
         self._cut(np.zeros((0, 4)))
-        table = pd.DataFrame(self.rows, columns=["det_id", "frame_idx", "t_s", "jpeg"])
-        return FaceCrops.validate(table)
+        if self.sink is None:
+            return self._table()
+        if self.rows:
+            self._flush()
+        return self.sink.close()
+
+    def abort(self) -> None:
+        if self.sink is not None:
+            self.sink.abort()
+
+    def _table(self) -> DataFrame[FaceCrops]:
+        return FaceCrops.validate(pd.DataFrame(self.rows, columns=["det_id", "frame_idx", "t_s", "jpeg"]))
+
+    def _flush(self) -> None:
+        self.sink.write(pa.Table.from_pandas(self._table(), schema=ARROW_SCHEMA, preserve_index=False))
+        self.rows = []
 
     def _cut(self, later: np.ndarray) -> None:
         """Crops of the held frames, each face's box moving towards its match in `later`."""
@@ -106,6 +130,7 @@ class CropCutter:
                 if not ok:
                     raise RuntimeError("JPEG encoding of a face crop failed")
                 self.rows.append((int(det_id), frame.index, frame.t_s, jpeg.tobytes()))
+        self.n_crops += len(self.held) * len(self.ids)
 
 
 def detections_by_frame(frames: DataFrame[SampledFrames], detections: DataFrame[Detections]) -> SampledBoxes:
@@ -120,3 +145,34 @@ def decode_crops(jpegs: list[bytes]) -> np.ndarray:
     """Stored crops as a [n, 112, 112] uint8 array."""
     return np.stack([cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_GRAYSCALE) for j in jpegs]) if jpegs \
         else np.zeros((0, CROP_PX, CROP_PX), np.uint8)
+
+
+class StoredCrops:
+    """The JPEG crops of a stored `FaceCrops` file by row number, `crops(rows)`, read a row group at a time. Each
+    call drops the groups before its first row: called in increasing order of first row, it holds a few groups."""
+
+    def __init__(self, url: str) -> None:
+        fs, path = storage.fs_for(url)
+        self._handle = fs.open(path, "rb")
+        self._file = pq.ParquetFile(self._handle)
+        sizes = [self._file.metadata.row_group(g).num_rows for g in range(self._file.num_row_groups)]
+        self._ends = np.cumsum(sizes)
+        self._groups: dict[int, list[bytes]] = {}
+
+    def __call__(self, rows: np.ndarray) -> list[bytes]:
+        groups = np.searchsorted(self._ends, rows, side="right")
+        for old in [g for g in self._groups if g < groups.min()]:
+            del self._groups[old]
+        out = []
+        for row, group in zip(rows.tolist(), groups.tolist()):
+            if group not in self._groups:
+                self._groups[group] = self._file.read_row_group(group, columns=["jpeg"]).column(0).to_pylist()
+            out.append(self._groups[group][row - (self._ends[group - 1] if group else 0)])
+        return out
+
+    def __enter__(self) -> StoredCrops:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._groups.clear()
+        self._handle.close()

@@ -50,10 +50,14 @@ class StageOutput(BaseModel):
     def url(self, name: str) -> str:
         return self.files[name].url
 
-    def table(self, name: str) -> pd.DataFrame:
-        frame = storage.read_parquet(self.files[name].url)
+    def table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A stored table (only `columns` when given), checked against its schema."""
+        frame = storage.read_parquet(self.files[name].url, columns)
         schema = self.schemas.get(name)
-        return getattr(schemas, schema).validate(frame) if schema else frame
+        if not schema:
+            return frame
+        contract = getattr(schemas, schema).to_schema()
+        return (contract if columns is None else contract.select_columns(columns)).validate(frame)
 
 
 class RunContext(BaseModel):
@@ -81,7 +85,7 @@ class StageRun:
     progress: ProgressHook
 
 
-Produced = tuple[dict[str, pd.DataFrame | bytes], dict[str, Any]]
+Produced = tuple[dict[str, pd.DataFrame | bytes | storage.Placed], dict[str, Any]]
 
 
 def fingerprint(value: Any) -> Any:
@@ -144,7 +148,9 @@ def write_stage(ctx: RunContext, stage: str, key: str, produced: Produced, table
     folder = stage_dir(ctx, stage, key)
     files: dict[str, Ref] = {}
     for name, value in outputs.items():
-        if isinstance(value, pd.DataFrame):
+        if isinstance(value, storage.Placed):  # written in place by the stage (a `storage.ParquetSink`)
+            files[name] = Ref(url=value.url, sha256=value.sha256)
+        elif isinstance(value, pd.DataFrame):
             if name in tables:
                 value = tables[name].validate(value)
             url = storage.join(folder, f"{name}.parquet")

@@ -11,10 +11,11 @@ from typing import Any, NamedTuple
 
 from prefect import task
 
+from screenalytics.tasks import storage
 from screenalytics.tasks.configs import DetectConfig, FaceCropsConfig, ShotsConfig
 from screenalytics.tasks.decoding import DECODE_STALL_S, iter_frames, prefetch
 from screenalytics.tasks.detect import FaceScanner, frame_sampler, sampling_rate
-from screenalytics.tasks.facecrops import CropCutter, detections_by_frame
+from screenalytics.tasks.facecrops import ARROW_SCHEMA, CropCutter, detections_by_frame
 from screenalytics.tasks.progress import ProgressHook, log_progress
 from screenalytics.tasks.runner import (
     TASK_OPTIONS,
@@ -23,6 +24,7 @@ from screenalytics.tasks.runner import (
     StageOutput,
     find_stage,
     local_input,
+    stage_dir,
     write_stage,
 )
 from screenalytics.tasks.schemas import Chips, Detections, EpisodeInfo, FaceCrops, SampledFrames, Shots
@@ -62,11 +64,12 @@ class _Timed:
         return result
 
 
-def _produced(stage: str, result: Any, info: EpisodeInfo, detect_cfg: DetectConfig, detector: Any) -> tuple:
+def _produced(stage: str, result: Any, consumer: Any, info: EpisodeInfo, detect_cfg: DetectConfig,
+              detector: Any) -> tuple:
     if stage == "shots":
         return {"shots": result}, {"n_shots": len(result)}
     if stage == "facecrops":
-        return {"crops": result}, {"n_crops": len(result)}
+        return {"crops": result}, {"n_crops": consumer.n_crops}
     frames, dets, chips = result
     return ({"frames": frames, "detections": dets, "chips": chips},
             {"n_sampled": len(frames), "n_faces": len(dets), "providers": detector.providers,
@@ -105,22 +108,29 @@ def scan_task(ctx: RunContext, models: ModelSource, progress: ProgressHook | Non
     if "facecrops" in todo:  # after the detector: it follows the faces found on the frame just detected
         sampled = (fed["detect"].consumer.boxes_at if "detect" in fed
                    else detections_by_frame(done["detect"].table("frames"), done["detect"].table("detections")))
-        fed["facecrops"] = _Timed(CropCutter(sampled, facecrops_cfg))
+        sink = storage.ParquetSink(storage.join(stage_dir(ctx, "facecrops", keys["facecrops"]), "crops.parquet"),
+                                   ARROW_SCHEMA)
+        fed["facecrops"] = _Timed(CropCutter(sampled, facecrops_cfg, sink))
     path = local_input(ctx.video.url)
     frames = iter_frames(path,
                          keep=frame_sampler(detect_cfg) if "detect" in todo else (lambda _i, _t: False),
                          small_width=shots_cfg.analysis_width_px if "shots" in todo else None,
                          gray="facecrops" in todo)
     started = time.perf_counter()
-    with hook(" + ".join(STAGES[stage].label for stage in todo), info.n_frames) as step:
-        for frame in prefetch(frames, stall_s=DECODE_STALL_S, source=path):
-            for consumer in fed.values():
-                consumer.add(frame)
-            step(1)
-        results = {stage: consumer.finish() for stage, consumer in fed.items()}
+    try:
+        with hook(" + ".join(STAGES[stage].label for stage in todo), info.n_frames) as step:
+            for frame in prefetch(frames, stall_s=DECODE_STALL_S, source=path):
+                for consumer in fed.values():
+                    consumer.add(frame)
+                step(1)
+            results = {stage: consumer.finish() for stage, consumer in fed.items()}
+    except BaseException:
+        if "facecrops" in fed:
+            fed["facecrops"].consumer.abort()
+        raise
     waited = time.perf_counter() - started - sum(c.seconds for c in fed.values())
     for stage in todo:
-        produced = _produced(stage, results[stage], info, detect_cfg, detector)
+        produced = _produced(stage, results[stage], fed[stage].consumer, info, detect_cfg, detector)
         produced[1]["decode_wait_s"] = round(waited, 3)
         done[stage] = write_stage(ctx, stage, keys[stage], produced, STAGES[stage].tables,
                                   fed[stage].seconds + waited / len(todo))

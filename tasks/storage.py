@@ -5,21 +5,25 @@ objects are written with a single PUT. A reader therefore never sees a half-writ
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import json
 import os
 import re
+import tempfile
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from screenalytics.tasks.errors import StorageError
 
@@ -107,7 +111,14 @@ def remove(url: str) -> bool:
     return True
 
 
-def write_bytes(url: str, data: bytes) -> None:
+def _raise_if_full(path: str, exc: OSError) -> None:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise StorageError(f"{path}: no space left on the disk that holds it ({exc.strerror}). Free some "
+                           "space (or use another --root) and run again: the stages already finished are "
+                           "kept and reused.") from None
+
+
+def write_bytes(url: str, data: bytes | memoryview) -> None:
     """Write `data` to `url` atomically."""
     fs, path = fs_for(url)
     if isinstance(fs, fsspec.implementations.local.LocalFileSystem):
@@ -120,16 +131,13 @@ def write_bytes(url: str, data: bytes) -> None:
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageError(f"{path}: no space left on the disk that holds it ({exc.strerror}). Free some "
-                                   "space (or use another --root) and run again: the stages already finished are "
-                                   "kept and reused.") from None
+            _raise_if_full(path, exc)
             raise
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     else:
-        fs.pipe_file(path, data)
+        fs.pipe_file(path, bytes(data))
 
 
 def read_bytes(url: str) -> bytes:
@@ -140,13 +148,79 @@ def read_bytes(url: str) -> bytes:
 def write_parquet(df: pd.DataFrame, url: str) -> str:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
-    data = buf.getvalue()
+    data = buf.getbuffer()  # a view: no second copy of the file in memory
     write_bytes(url, data)
     return hashlib.sha256(data).hexdigest()
 
 
-def read_parquet(url: str) -> pd.DataFrame:
-    return pd.read_parquet(io.BytesIO(read_bytes(url)))
+def read_parquet(url: str, columns: list[str] | None = None, filters: list[tuple] | None = None) -> pd.DataFrame:
+    """A Parquet file as a table (only `columns`, only the rows that pass pyarrow `filters` such as
+    `[("det_id", "in", ids)]`), streamed from the file: its bytes are never held whole beside the table."""
+    fs, path = fs_for(url)
+    with fs.open(path, "rb") as handle:
+        return pq.read_table(handle, columns=columns, filters=filters).to_pandas()
+
+
+class Placed(NamedTuple):
+    """A file a stage wrote in place itself (`ParquetSink`), for `write_stage` to list: its URL and sha256."""
+
+    url: str
+    sha256: str
+
+
+class ParquetSink:
+    """A Parquet file written a row group at a time, for tables too large to hold in memory: into a temporary file
+    (beside the target on a local root, in the system's temporary folder for a remote one) that `close()` places
+    at `url` atomically; `abort()` removes it. A reader never sees a half-written file."""
+
+    def __init__(self, url: str, schema: pa.Schema) -> None:
+        self.url = url
+        self._fs, self._path = fs_for(url)
+        if isinstance(self._fs, fsspec.implementations.local.LocalFileSystem):
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = f"{self._path}.tmp-{uuid.uuid4().hex}"
+        else:
+            handle, self._tmp = tempfile.mkstemp(suffix=".parquet", prefix="screenalytics-")
+            os.close(handle)
+        self._handle = open(self._tmp, "wb")  # noqa: SIM115 - closed by close() or abort()
+        self._writer = pq.ParquetWriter(self._handle, schema)
+
+    def write(self, table: pa.Table) -> None:
+        try:
+            self._writer.write_table(table)
+        except OSError as exc:
+            self.abort()
+            _raise_if_full(self._path, exc)
+            raise
+
+    def close(self) -> Placed:
+        try:
+            self._writer.close()
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            digest = hashlib.sha256()
+            with open(self._tmp, "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+            if isinstance(self._fs, fsspec.implementations.local.LocalFileSystem):
+                os.replace(self._tmp, self._path)
+            else:
+                self._fs.put_file(self._tmp, self._path)
+        except OSError as exc:
+            _raise_if_full(self._path, exc)
+            raise
+        finally:
+            self.abort()
+        return Placed(self.url, digest.hexdigest())
+
+    def abort(self) -> None:
+        """Drop the temporary file (a no-op once closed)."""
+        for close in (self._writer.close, self._handle.close):
+            with contextlib.suppress(Exception):
+                close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
 
 
 def write_json(obj: Any, url: str) -> str:

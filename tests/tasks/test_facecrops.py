@@ -3,12 +3,22 @@ the crops cut in the shared decode pass (from the detector's faces or from store
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from screenalytics.tasks import storage
+from screenalytics.tasks import facecrops, storage
 from screenalytics.tasks.configs import FaceCropsConfig
-from screenalytics.tasks.decoding import Frame
-from screenalytics.tasks.facecrops import PAD_GREY, CropCutter, decode_crops, next_boxes, speaker_crop
+from screenalytics.tasks.decoding import Frame, iter_frames
+from screenalytics.tasks.facecrops import (
+    ARROW_SCHEMA,
+    PAD_GREY,
+    CropCutter,
+    StoredCrops,
+    decode_crops,
+    next_boxes,
+    speaker_crop,
+)
 from screenalytics.tasks.probe import probe_video
 from screenalytics.tasks.runner import Ref, RunContext
 from screenalytics.tasks.scan import scan_task
@@ -112,3 +122,36 @@ def test_crops_are_cut_in_the_scan_pass_and_again_from_stored_detections_alike(t
     off = scan_task.fn(ctx, models, progress_log, **common, facecrops_cfg=settings.facecrops.model_copy(
         update={"enabled": False}))
     assert set(off) == {"shots", "detect"}
+
+
+def test_a_sink_takes_the_crops_a_row_group_at_a_time_and_they_read_back_by_row(tmp_path, models, monkeypatch):
+    """Written to a `ParquetSink`, the cutter holds at most a row group and a sampling period's crops, the file is
+    the table the cutter would have held, placed whole (no temporary file left), and `StoredCrops` gives any rows'
+    JPEGs in increasing order of first row, holding a few groups. An aborted sink leaves nothing."""
+    monkeypatch.setattr(facecrops, "ROW_GROUP", 16)
+    detector, sampled = models.get("face_detector"), {}
+    url = (tmp_path / "crops.parquet").as_uri()
+    memory = CropCutter(sampled.get, FaceCropsConfig())
+    streamed = CropCutter(sampled.get, FaceCropsConfig(), storage.ParquetSink(url, ARROW_SCHEMA))
+    held = []
+    for frame in iter_frames(str(CLIP), keep=lambda i, _t: i % 8 == 0, gray=True):
+        if frame.image_bgr is not None:
+            boxes, _ = detector.detect(frame.image_bgr)
+            sampled[frame.index] = (np.arange(len(boxes)) + 100 * frame.index, boxes[:, :4].astype(float))
+        memory.add(frame)
+        streamed.add(frame)
+        held.append(len(streamed.rows))
+    table, placed = memory.finish(), streamed.finish()
+    assert max(held) < 16 + 8 and streamed.n_crops == len(table) == 75
+    assert placed.url == url and placed.sha256 == storage.sha256_url(url)
+    assert [p.name for p in tmp_path.iterdir()] == ["crops.parquet"]
+    assert pq.ParquetFile(tmp_path / "crops.parquet").num_row_groups >= 4
+    pd.testing.assert_frame_equal(storage.read_parquet(url), table)
+    with StoredCrops(url) as jpegs:
+        for rows in (np.array([0, 3, 17]), np.array([15, 16, 40, 33]), np.array([40, 74, 41])):
+            assert jpegs(rows) == table["jpeg"].to_numpy()[rows].tolist()
+            assert len(jpegs._groups) <= 3
+
+    aborted = storage.ParquetSink((tmp_path / "other.parquet").as_uri(), ARROW_SCHEMA)
+    aborted.abort()
+    assert [p.name for p in tmp_path.iterdir()] == ["crops.parquet"]
