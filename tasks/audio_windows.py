@@ -22,10 +22,12 @@ class SpeechProbabilities(Protocol):
 
 def normalize_loudness(samples: np.ndarray, target_rms: float, max_gain: float) -> np.ndarray:
     """Scale int16 or float audio to float32 with RMS `target_rms` (gain capped; silence stays silence)."""
-    audio = samples.astype(np.float32) / (32768.0 if samples.dtype == np.int16 else 1.0)
+    audio = samples.astype(np.float32)  # the one copy: scaled and clipped in place
+    if samples.dtype == np.int16:
+        audio /= 32768.0
     rms = float(np.sqrt(np.mean(audio**2))) if len(audio) else 0.0
-    gain = min(max_gain, target_rms / rms) if rms > 0 else 1.0
-    return np.clip(audio * gain, -1.0, 1.0)
+    audio *= min(max_gain, target_rms / rms) if rms > 0 else 1.0
+    return np.clip(audio, -1.0, 1.0, out=audio)
 
 
 def speech_segments(probs: np.ndarray, cfg: VadConfig) -> np.ndarray:

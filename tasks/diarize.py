@@ -90,8 +90,10 @@ def diarize_task(run: StageRun, audio: StageOutput, speech: StageOutput, cfg: Di
                  ) -> Produced:
     track, info = read_audio(audio)
     regions = speech.table("speech")[["start_s", "end_s"]].to_numpy() - info.start_s
-    turns, centroids = diarize_track(track.samples.astype("float32") / 32768.0, regions, cfg,
-                                     diarizer=diarizer, models=run.models, progress=run.progress)
+    wav = track.samples.astype(np.float32)
+    wav *= 1 / 32768  # in place, and the int16 samples dropped: one copy of the episode's audio is held, not three
+    del track
+    turns, centroids = diarize_track(wav, regions, cfg, diarizer=diarizer, models=run.models, progress=run.progress)
     turns, voices = turn_tables(turns, centroids, ep_id=run.ctx.ep_id, offset_s=info.start_s,
                                 duration_s=info.duration_s)
     return {"turns": turns, "voices": voices}, {"voices": voices["speaker"].tolist(),

@@ -54,7 +54,7 @@ def segment(wav: np.ndarray, model: Callable[[np.ndarray], np.ndarray], p: Diari
     """Run the segmentation model over sliding chunks of a float waveform (`progress` counts chunks)."""
     size = int(CHUNK_S * SAMPLE_RATE)
     starts = chunk_starts(len(wav) / SAMPLE_RATE, p.step_s)
-    padded = np.pad(wav, (0, max(0, size - len(wav))))
+    padded = wav if len(wav) >= size else np.pad(wav, (0, size - len(wav)))  # no copy of a whole episode
     soft = []
     for i in range(0, len(starts), BATCH):
         offsets = (starts[i : i + BATCH] * SAMPLE_RATE).round().astype(int)
