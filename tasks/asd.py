@@ -129,6 +129,16 @@ def within_budget(plan: list[Window], max_frames: int, min_frames: int) -> list[
     return out
 
 
+def budgeted_plan(crops: DataFrame[FaceCrops], tracks: DataFrame[Tracks], speech: DataFrame[SpeechSegments],
+                  audio: Audio, cfg: AsdConfig) -> tuple[list[Window], int]:
+    """The `scoring_plan` within `asd.max_frames_per_min` of the track's length, and the face-frames planned
+    before the budget."""
+    plan = scoring_plan(crops, tracks, speech, cfg)
+    minutes = len(audio.samples) / audio.sample_rate / 60
+    budget = int(round(cfg.max_frames_per_min * minutes))
+    return within_budget(plan, budget, cfg.min_frames), sum(len(w.grid) for w in plan)
+
+
 def speaking_scores(plan: list[Window], audio: Audio, net: Any, jpegs: Callable[[np.ndarray], Sequence[bytes]],
                     advance: Any = None) -> DataFrame[SpeakingScores]:
     """`SpeakingScores` of the planned windows, sorted by track and time. `jpegs(rows)` gives the crops of those
@@ -155,10 +165,7 @@ def asd_task(run: StageRun, facecrops: StageOutput, track: StageOutput, speech: 
              cfg: AsdConfig) -> Produced:
     track_audio, _ = read_audio(audio)
     crops = facecrops.table("crops", columns=["det_id", "frame_idx", "t_s"])  # the JPEGs are read as scored
-    plan = scoring_plan(crops, track.table("tracks"), speech.table("speech"), cfg)
-    planned = sum(len(w.grid) for w in plan)
-    minutes = len(track_audio.samples) / track_audio.sample_rate / 60
-    plan = within_budget(plan, int(round(cfg.max_frames_per_min * minutes)), cfg.min_frames)
+    plan, planned = budgeted_plan(crops, track.table("tracks"), speech.table("speech"), track_audio, cfg)
     with (run.progress("active speakers (frames)", sum(len(w.grid) for w in plan)) as advance,
           StoredCrops(facecrops.url("crops")) as jpegs):
         table = speaking_scores(plan, track_audio, run.models.get("active_speaker"), jpegs, advance)

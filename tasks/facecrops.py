@@ -157,6 +157,7 @@ class StoredCrops:
         self._file = pq.ParquetFile(self._handle)
         sizes = [self._file.metadata.row_group(g).num_rows for g in range(self._file.num_row_groups)]
         self._ends = np.cumsum(sizes)
+        self._starts = self._ends - sizes
         self._groups: dict[int, list[bytes]] = {}
 
     def __call__(self, rows: np.ndarray) -> list[bytes]:
@@ -167,7 +168,7 @@ class StoredCrops:
         for row, group in zip(rows.tolist(), groups.tolist()):
             if group not in self._groups:
                 self._groups[group] = self._file.read_row_group(group, columns=["jpeg"]).column(0).to_pylist()
-            out.append(self._groups[group][row - (self._ends[group - 1] if group else 0)])
+            out.append(self._groups[group][row - self._starts[group]])
         return out
 
     def __enter__(self) -> StoredCrops:

@@ -176,7 +176,8 @@ class ParquetSink:
     def __init__(self, url: str, schema: pa.Schema) -> None:
         self.url = url
         self._fs, self._path = fs_for(url)
-        if isinstance(self._fs, fsspec.implementations.local.LocalFileSystem):
+        self._local = isinstance(self._fs, fsspec.implementations.local.LocalFileSystem)
+        if self._local:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             self._tmp = f"{self._path}.tmp-{uuid.uuid4().hex}"
         else:
@@ -199,11 +200,8 @@ class ParquetSink:
             self._handle.flush()
             os.fsync(self._handle.fileno())
             self._handle.close()
-            digest = hashlib.sha256()
-            with open(self._tmp, "rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
-            if isinstance(self._fs, fsspec.implementations.local.LocalFileSystem):
+            digest = sha256_url(Path(self._tmp).as_uri())
+            if self._local:
                 os.replace(self._tmp, self._path)
             else:
                 self._fs.put_file(self._tmp, self._path)
@@ -212,7 +210,7 @@ class ParquetSink:
             raise
         finally:
             self.abort()
-        return Placed(self.url, digest.hexdigest())
+        return Placed(self.url, digest)
 
     def abort(self) -> None:
         """Drop the temporary file (a no-op once closed)."""

@@ -12,7 +12,7 @@ import screenalytics.flows  # noqa: F401  (the flows' process settings: heap thr
 from screenalytics.bench.defaults import default_models
 from screenalytics.published import read_manifest, stage_table
 from screenalytics.tasks import storage
-from screenalytics.tasks.asd import scoring_plan, speaking_scores, within_budget
+from screenalytics.tasks.asd import budgeted_plan, speaking_scores
 from screenalytics.tasks.decoding import Audio
 
 
@@ -31,12 +31,10 @@ def main() -> None:
                            start_s=manifest["stages"]["audio"]["info"]["start_s"])
     net = models.get("active_speaker")
     started = time.perf_counter()
-    minutes = len(audio.samples) / audio.sample_rate / 60
-    plan = scoring_plan(crops, tracks, speech, settings.asd)
-    planned = sum(len(w.grid) for w in plan)
-    plan = within_budget(plan, int(round(settings.asd.max_frames_per_min * minutes)), settings.asd.min_frames)
+    plan, planned = budgeted_plan(crops, tracks, speech, audio, settings.asd)
     scores = speaking_scores(plan, audio, net, crops["jpeg"].to_numpy().__getitem__)
     seconds = time.perf_counter() - started
+    minutes = len(audio.samples) / audio.sample_rate / 60
     print(f"{len(scores)} face-frames (of {planned} planned) in {len(plan)} windows: {seconds:.1f} s, "
           f"{1000 * seconds / max(len(scores), 1):.2f} ms per face-frame, {seconds / minutes:.2f} s per minute")
     models.close()
