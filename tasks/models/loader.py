@@ -8,6 +8,7 @@ on first use (thread-safe: the audio and vision branches run at the same time).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from pathlib import Path
@@ -100,6 +101,10 @@ class Models:
                     "screenalytics.tasks.models.embedder")
         if role == "active_speaker":
             registry.LR_ASD.path()
+            if self._asd_int8():
+                registry.LR_ASD_INT8.path()
+                return (registry.LR_ASD_INT8.name, f"{registry.LR_ASD.sha256}+{registry.LR_ASD_INT8.sha256}",
+                        "screenalytics.tasks.models.lr_asd")
             return registry.LR_ASD.name, registry.LR_ASD.sha256, "screenalytics.tasks.models.lr_asd"
         if role == "vad":
             return registry.SILERO.name, self._packaged(registry.SILERO), "screenalytics.tasks.models.vad"
@@ -159,10 +164,16 @@ class Models:
         return make_embedder(self.cfg.face_embedder, arcface_model=self.cfg.arcface_model, threads=self.cfg.threads,
                              providers=self.providers() if self.cfg.face_embedder == "arcface" else None)
 
+    def _asd_int8(self) -> bool:
+        """Whether the active-speaker model runs its int8 graph (`models.active_speaker_precision`)."""
+        precision = self.cfg.active_speaker_precision
+        return precision == "int8" or (precision == "auto" and not self.providers()[0].startswith("CUDA"))
+
     def _build_active_speaker(self) -> Any:
         from screenalytics.tasks.models.lr_asd import ActiveSpeakerNet
 
-        return ActiveSpeakerNet(registry.LR_ASD.path(), self.providers(), threads=self.cfg.threads)
+        ranges = json.loads(registry.LR_ASD_INT8.path().read_text())["ranges"] if self._asd_int8() else None
+        return ActiveSpeakerNet(registry.LR_ASD.path(), self.providers(), threads=self.cfg.threads, ranges=ranges)
 
     def _build_vad(self) -> Any:
         from screenalytics.tasks.models.vad import SileroVad

@@ -107,7 +107,11 @@ YUNET = ShippedModel("yunet-n-dynamic", "face detector (YuNet, 5 landmarks)", "w
 LR_ASD = ShippedModel("lr-asd-ava", "active speaker detector (LR-ASD)", "weights/lr_asd/pretrain_AVA.model",
                       "85e6c77fc981595234790d1e128ebb60352d37726b2445e0ef8891e2512fe9e3",
                       "MIT (LR-ASD, Liao et al.; trained on AVA-ActiveSpeaker)")
-SHIPPED = (YUNET, LR_ASD)
+LR_ASD_INT8 = ShippedModel("lr-asd-ava-int8", "active speaker detector (LR-ASD int8 activation ranges)",
+                           "weights/lr_asd/int8_ranges.json",
+                           "3a83148c34597a690c19036a363fa40642b5e55604767295ef77d5f6a8b64171",
+                           "MIT (measured here on LR-ASD: `python -m screenalytics.bench.asd_ranges`)")
+SHIPPED = (YUNET, LR_ASD, LR_ASD_INT8)
 DLIB_FILES = {
     "shape_predictor": "shape_predictor_5_face_landmarks.dat",
     "recognition": "dlib_face_recognition_resnet_model_v1.dat",

@@ -163,3 +163,18 @@ def test_embedder_identity_holds_its_weights_hash(models, settings):
     dlib = Models(settings.models.model_copy(update={"face_embedder": "dlib"}), settings.model_dir)
     assert dlib.identity("face_embedder")["device"] == "cpu"
     assert dlib.identity("face_embedder")["sha256"] == sha256_file(dlib_paths()["recognition"])
+
+
+def test_the_active_speaker_precision_is_part_of_its_identity(settings):
+    """int8 (the CPU default) and float32 are different models to a cache key: changing the precision re-runs
+    the `asd` stage, and only it."""
+    from screenalytics.tasks.models.registry import LR_ASD, LR_ASD_INT8
+
+    def identity(precision: str) -> tuple[str, str, bool]:
+        loader = Models(settings.models.model_copy(update={"active_speaker_precision": precision, "device": "cpu"}),
+                        settings.model_dir)
+        found = loader.identity("active_speaker")
+        return found["name"], found["sha256"], loader.get("active_speaker").ranges is not None
+
+    assert identity("float32") == ("lr-asd-ava", LR_ASD.sha256, False)
+    assert identity("int8") == identity("auto") == ("lr-asd-ava-int8", f"{LR_ASD.sha256}+{LR_ASD_INT8.sha256}", True)
