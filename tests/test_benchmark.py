@@ -212,3 +212,22 @@ def test_music_bed_level_and_seamless_repeat() -> None:
     assert np.sqrt(np.mean(whole**2)) == pytest.approx(0.1, rel=1e-3)
     np.testing.assert_array_equal(np.concatenate([music_chunk(bar, 0, 70000, -20.0),
                                                   music_chunk(bar, 70000, 130000, -20.0)]), whole[:130000])
+
+
+def test_profile_samples_go_to_the_first_bucket_whose_marker_the_stack_holds() -> None:
+    """A model's samples count for the model, not for the stage that called it; waiting threads and Prefect's
+    API server count for nothing; an unknown stack is "other"."""
+    from screenalytics.bench.where_time_goes import buckets
+
+    lines = [
+        "process 1:\"python\";run (tasks/runner.py:208);asd_task (tasks/asd.py:171);scores (tasks/models/lr_asd.py:2)"
+        ";Session.run (onnxruntime/capi/x.py:406) 50",
+        "process 1:\"python\";asd_task (tasks/asd.py:171);audio_features (tasks/asd.py:40) 7",
+        "process 1:\"python\";scan_task (tasks/scan.py:1);prefetch (tasks/decoding.py:9)"
+        ";Condition.wait (threading.py:327) 900",
+        "process 1:\"python\";scan_task (tasks/scan.py:1);iter_frames (tasks/decoding.py:60) 25",
+        "process 2:\"uvicorn --factory prefect.server.api.server:create_app\";Connection._execute (x.py:1) 40",
+        "process 1:\"python\";mystery (elsewhere.py:1) 3",
+    ]
+    assert buckets(lines) == {"active speaker: network": 50, "active speaker: crops and MFCCs": 7,
+                              "decoding the video": 25, "other": 3}
