@@ -17,17 +17,29 @@ WINDOW_S = VAD_WINDOW / SAMPLE_RATE
 
 
 class SpeechProbabilities(Protocol):
-    def probabilities(self, samples: np.ndarray) -> np.ndarray: ...
+    def probabilities(self, samples: np.ndarray, gain: float = 1.0) -> np.ndarray: ...
 
 
-def normalize_loudness(samples: np.ndarray, target_rms: float, max_gain: float) -> np.ndarray:
-    """Scale int16 or float audio to float32 with RMS `target_rms` (gain capped; silence stays silence)."""
-    audio = samples.astype(np.float32)  # the one copy: scaled and clipped in place
+BLOCK = 1 << 20  # samples per step of `loudness_gain` (65 s): no whole-track temporary
+
+
+def as_float(samples: np.ndarray, gain: float = 1.0) -> np.ndarray:
+    """int16 (taken as / 32768) or float audio as float32 times `gain`, clipped to [-1, 1]: a new array."""
+    audio = samples.astype(np.float32)
     if samples.dtype == np.int16:
         audio /= 32768.0
-    rms = float(np.sqrt(np.mean(audio**2))) if len(audio) else 0.0
-    audio *= min(max_gain, target_rms / rms) if rms > 0 else 1.0
+    audio *= gain
     return np.clip(audio, -1.0, 1.0, out=audio)
+
+
+def loudness_gain(samples: np.ndarray, target_rms: float, max_gain: float) -> float:
+    """The gain that brings int16 or float audio to RMS `target_rms`, at most `max_gain` (1 for silence), summed a
+    block at a time: a long track is never copied."""
+    total = sum(float(np.dot(block, block)) for block in
+                (samples[i:i + BLOCK].astype(np.float64) for i in range(0, len(samples), BLOCK)))
+    scale = 32768.0 if samples.dtype == np.int16 else 1.0
+    rms = np.sqrt(total / len(samples)) / scale if len(samples) else 0.0
+    return min(max_gain, target_rms / rms) if rms > 0 else 1.0
 
 
 def speech_segments(probs: np.ndarray, cfg: VadConfig) -> np.ndarray:
@@ -64,9 +76,10 @@ def speech_segments(probs: np.ndarray, cfg: VadConfig) -> np.ndarray:
 
 
 def detect_speech(samples: np.ndarray, cfg: VadConfig, vad: SpeechProbabilities) -> np.ndarray:
-    """Speech segments `(N, 2)` (seconds from the first sample) of 16 kHz int16 or float audio."""
-    audio = normalize_loudness(samples, cfg.target_rms, cfg.max_gain if cfg.normalize else 1.0)
-    return speech_segments(vad.probabilities(audio), cfg)
+    """Speech segments `(N, 2)` (seconds from the first sample) of 16 kHz int16 or float audio, loudness-normalised
+    a model call at a time (no copy of the track)."""
+    gain = loudness_gain(samples, cfg.target_rms, cfg.max_gain if cfg.normalize else 1.0)
+    return speech_segments(vad.probabilities(samples, gain), cfg)
 
 
 def speech_windows(speech: np.ndarray, piece_s: float) -> np.ndarray:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from screenalytics.tasks.audio_windows import as_float
 from screenalytics.tasks.models.sessions import session_options
 from screenalytics.tasks.models.specs import VAD_WINDOW
 
@@ -22,20 +23,24 @@ class SileroVad:
         options = session_options(threads)
         self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
-    def probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """`samples`: float32 mono at 16 kHz in [-1, 1]."""
+    def probabilities(self, samples: np.ndarray, gain: float = 1.0) -> np.ndarray:
+        """`samples`: int16 or float mono at 16 kHz, each call's stretch taken as `as_float(stretch, gain)`: only
+        that stretch is converted, never the whole track."""
         n = int(np.ceil(len(samples) / WINDOW))
         if n == 0:
             return np.zeros(0, np.float32)
-        padded = np.zeros(n * WINDOW + CONTEXT, np.float32)  # the first window's context is silence
-        padded[CONTEXT: CONTEXT + len(samples)] = samples
         h = np.zeros((1, 1, 128), np.float32)
         c = np.zeros((1, 1, 128), np.float32)
+        context = np.zeros(CONTEXT, np.float32)  # the first window's context is silence
         out = []
         for start in range(0, n, BATCH):  # each call's [windows, CONTEXT + WINDOW] input is built in turn
             stop = min(start + BATCH, n)
-            batch = np.lib.stride_tricks.sliding_window_view(
-                padded[start * WINDOW: stop * WINDOW + CONTEXT], CONTEXT + WINDOW)[::WINDOW]
+            audio = np.zeros(CONTEXT + (stop - start) * WINDOW, np.float32)
+            audio[:CONTEXT] = context
+            part = as_float(samples[start * WINDOW: stop * WINDOW], gain)
+            audio[CONTEXT: CONTEXT + len(part)] = part
+            context = audio[-CONTEXT:].copy()
+            batch = np.lib.stride_tricks.sliding_window_view(audio, CONTEXT + WINDOW)[::WINDOW]
             probs, h, c = self._session.run(None, {"input": np.ascontiguousarray(batch), "h": h, "c": c})
             out.append(np.asarray(probs, np.float32).reshape(-1))
         return np.concatenate(out)[:n]

@@ -7,9 +7,10 @@ import pytest
 
 from screenalytics.tasks.audio_windows import (
     WINDOW_S,
+    as_float,
     cut,
     detect_speech,
-    normalize_loudness,
+    loudness_gain,
     speech_segments,
     speech_windows,
 )
@@ -24,8 +25,13 @@ def vad(settings):
 
 def test_silence_has_no_speech(vad):
     cfg = VadConfig()
-    probs = vad.probabilities(normalize_loudness(np.zeros(16000 * 5, np.int16), cfg.target_rms, cfg.max_gain))
+    silence = np.zeros(16000 * 5, np.int16)
+    probs = vad.probabilities(silence, loudness_gain(silence, cfg.target_rms, cfg.max_gain))
     assert len(speech_segments(probs, cfg)) == 0
+
+
+def normalize_loudness(samples, target_rms, max_gain):
+    return as_float(samples, loudness_gain(samples, target_rms, max_gain))
 
 
 def test_loudness_is_scaled_to_the_target_with_the_gain_capped():
@@ -35,9 +41,9 @@ def test_loudness_is_scaled_to_the_target_with_the_gain_capped():
     quiet = normalize_loudness((tone // 100).astype(np.int16), 0.05, 20.0)  # would need ~230x: capped at 20x
     assert np.allclose(quiet, 20 * (tone // 100).astype(np.float32) / 32768, atol=1e-7)
     assert not normalize_loudness(np.zeros(100, np.int16), 0.05, 20.0).any()  # silence stays silence
-    as_float = np.full(10, 0.5, np.float32)  # float audio is taken as it is (no /32768), then clipped
-    assert np.allclose(normalize_loudness(as_float, 0.05, 20.0), 0.05)
-    assert np.allclose(normalize_loudness(as_float, 2.0, 20.0), 1.0)
+    floats = np.full(10, 0.5, np.float32)  # float audio is taken as it is (no /32768), then clipped
+    assert np.allclose(normalize_loudness(floats, 0.05, 20.0), 0.05)
+    assert np.allclose(normalize_loudness(floats, 2.0, 20.0), 1.0)
 
 
 def test_speech_segments_hysteresis_bridging_bursts_and_padding():
@@ -62,18 +68,42 @@ def test_padding_stays_inside_the_track_and_merges_neighbours():
 
 
 def test_detect_speech_runs_the_model_on_normalised_audio():
+    """The model is given the track as it is and the gain to bring it to the target loudness (it scales a call's
+    stretch at a time: no copy of the track)."""
     class Recorder:
-        def probabilities(self, samples):
-            self.seen = samples
+        def probabilities(self, samples, gain=1.0):
+            self.seen, self.gain = samples, gain
             return np.r_[np.zeros(5), np.full(20, 0.9), np.zeros(5)]
 
     samples = (1000 * np.sin(np.arange(30 * 512) / 5)).astype(np.int16)
     model, cfg = Recorder(), VadConfig(pad_s=0.0)
     segments = detect_speech(samples, cfg, model)
-    assert np.array_equal(model.seen, normalize_loudness(samples, cfg.target_rms, cfg.max_gain))
+    assert model.seen is samples
+    assert np.sqrt(np.mean(as_float(samples, model.gain) ** 2)) == pytest.approx(cfg.target_rms, rel=1e-4)
     assert np.allclose(segments, [[5 * WINDOW_S, 25 * WINDOW_S]])
     detect_speech(samples, cfg.model_copy(update={"normalize": False}), model)
-    assert np.array_equal(model.seen, samples.astype(np.float32) / 32768)
+    assert model.gain == 1.0
+
+
+def test_the_model_sees_each_stretch_scaled_as_the_whole_track_would_be(vad):
+    """Probabilities of 70 s of speech-like audio (three model calls) from the int16 track and a gain equal those
+    of the whole track normalised first, context carried across calls (the way it ran before)."""
+    rng = np.random.default_rng(0)
+    tone = np.sin(np.arange(16000 * 70) * 2 * np.pi * 180 / 16000) * (rng.random(16000 * 70) > 0.3)
+    samples = (3000 * tone + rng.normal(0, 300, len(tone))).astype(np.int16)
+    gain = loudness_gain(samples, 0.05, 20.0)
+    whole = as_float(samples, gain)
+    n = int(np.ceil(len(whole) / 512))
+    padded = np.zeros(n * 512 + 64, np.float32)
+    padded[64:64 + len(whole)] = whole
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 576)[::512]
+    h = c = np.zeros((1, 1, 128), np.float32)
+    expected = []
+    for start in range(0, n, 1024):
+        probs, h, c = vad._session.run(None, {"input": np.ascontiguousarray(windows[start:start + 1024]), "h": h,
+                                              "c": c})
+        expected.append(probs.reshape(-1))
+    assert np.array_equal(vad.probabilities(samples, gain), np.concatenate(expected)[:n])
 
 
 def test_speech_is_cut_into_pieces_of_about_piece_s():
