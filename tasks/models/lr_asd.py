@@ -71,9 +71,9 @@ def mfcc(signal: np.ndarray) -> np.ndarray:
 
 def build_onnx(checkpoint: dict, ranges: dict[str, float] | None = None, taps: bool = False) -> bytes:
     """audio [B, 4T, 13] MFCCs and video [B, T, 112, 112] grey pixels (0-255) → score [B, T], the "speaking" logit
-    (> 0: talking). With `ranges` (the largest output of each visual convolution, `VISUAL_CONVS`), the visual
-    encoder runs in int8 (`QLinearConv`) and `video` is uint8; with `taps`, each visual convolution's output is also
-    a graph output named by its key (to measure those ranges)."""
+    (> 0: talking). With `ranges` (the largest output of each visual convolution, keyed by its checkpoint prefix such
+    as `model.visualEncoder.block1.s_1`: `activation_ranges`), the visual encoder runs in int8 (`QLinearConv`) and
+    `video` is uint8; with `taps`, each visual convolution's output is also a graph output named by its key."""
     state = {k: v for k, v in checkpoint.items() if isinstance(v, np.ndarray)}
     g = GraphBuilder()
     tapped: list[str] = []
@@ -90,11 +90,11 @@ def build_onnx(checkpoint: dict, ranges: dict[str, float] | None = None, taps: b
         return g.op("Relu", [g.op("Conv", [x, g.const(weight), g.const(bias)], **attrs)])
 
     quantized = ranges is not None
-    scale = [1 / (255 * PIXEL_STD)]  # the uint8 video's scale: pixel p stands for (p - PIXEL_ZERO) * scale
+    held = {"scale": 1 / (255 * PIXEL_STD), "zero": PIXEL_ZERO}  # the uint8 tensor's: p stands for (p - zero) * scale
 
     def visual_conv(x: str, key: str, weight: np.ndarray, bias: np.ndarray, **attrs) -> str:
-        """Convolution and ReLU; in int8, `QLinearConv` from uint8 at `scale[0]` to uint8 at the range's scale,
-        whose zero point 0 is the ReLU."""
+        """Convolution and ReLU; in int8, `QLinearConv` from the uint8 tensor `held` describes to uint8 at the
+        range's scale, whose zero point 0 is the ReLU."""
         if not quantized:
             y = g.op("Relu", [g.op("Conv", [x, g.const(weight), g.const(bias)], **attrs)])
             if taps:
@@ -104,19 +104,18 @@ def build_onnx(checkpoint: dict, ranges: dict[str, float] | None = None, taps: b
         w_scale = np.abs(weight).reshape(len(weight), -1).max(axis=1) / WEIGHT_LEVELS  # per output channel
         w_scale = np.where(w_scale > 0, w_scale, 1.0).astype(np.float32)
         w_q = np.round(weight / w_scale.reshape(-1, *[1] * (weight.ndim - 1))).astype(np.int8)
-        x_zero = PIXEL_ZERO if len(tapped) == 0 else 0
-        tapped.append(key)
         y_scale = ranges[key] / 255
-        y = g.op("QLinearConv", [x, g.const(np.array(scale[0], np.float32)), g.const(np.array(x_zero, np.uint8)),
+        y = g.op("QLinearConv", [x, g.const(np.array(held["scale"], np.float32)),
+                                 g.const(np.array(held["zero"], np.uint8)),
                                  g.const(w_q), g.const(w_scale), g.const(np.zeros(len(weight), np.int8)),
                                  g.const(np.array(y_scale, np.float32)), g.const(np.array(0, np.uint8)),
-                                 g.const(np.round(bias / (scale[0] * w_scale)).astype(np.int32))], **attrs)
-        scale[0] = y_scale
+                                 g.const(np.round(bias / (held["scale"] * w_scale)).astype(np.int32))], **attrs)
+        held.update(scale=y_scale, zero=0)
         return y
 
     def max_pool(x: str) -> str:
-        """3x3, stride 2 (uint8 through float: onnxruntime's uint8 MaxPool is ~5x slower, and the result is
-        the same)."""
+        """3x3, stride 2 (uint8 through float: onnxruntime's uint8 MaxPool is ~10x slower than its float one,
+        and the result is the same)."""
         if not quantized:
             return g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
         x = g.op("MaxPool", [g.op("Cast", [x], to=TensorProto.FLOAT)], kernel_shape=[3, 3], strides=[2, 2],
@@ -169,7 +168,8 @@ def build_onnx(checkpoint: dict, ranges: dict[str, float] | None = None, taps: b
             v = max_pool(v)
     v = g.op("ReduceMax", [v], axes=[2, 3], keepdims=0)  # [B*T, 128]
     if quantized:
-        v = g.op("DequantizeLinear", [v, g.const(np.array(scale[0], np.float32)), g.const(np.array(0, np.uint8))])
+        v = g.op("DequantizeLinear", [v, g.const(np.array(held["scale"], np.float32)),
+                                      g.const(np.array(0, np.uint8))])
     v = g.op("Transpose", [g.op("Reshape", [v, g.op("Concat", [batch, g.const(np.array([-1, 128], np.int64))],
                                                        axis=0)])], perm=[0, 2, 1])  # [B, 128, T]
 
