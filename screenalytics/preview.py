@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from screenalytics.published import finished_run, stage_table
+from screenalytics.published import finished_run, stage_table, stored_audio
 from screenalytics.tasks import storage
 from screenalytics.tasks.decoding import Audio, frame_rotation, open_container, tag_rotation, upright
 from screenalytics.tasks.errors import InputError
@@ -58,8 +58,6 @@ def load_tables(root: str, ep_id: str) -> EpisodeTables:
     turns = (storage.read_parquet(storage.join(folder, "turn_speakers.parquet"))
              if storage.exists(storage.join(folder, "turn_speakers.parquet")) else None)
     person_names = storage.read_parquet(storage.join(folder, "screentime.parquet")).set_index("person_id")["name"]
-    audio_url = storage.join(folder, "audio.wav")
-    start_s = manifest["stages"].get("audio", {}).get("info", {}).get("start_s", 0.0)
     return EpisodeTables(
         video=storage.local_path(manifest["input"]["url"]) or manifest["input"]["url"],
         boxes=boxes[["track_id", "t_s", "x1", "y1", "x2", "y2", "name"]].sort_values(["track_id", "t_s"]),
@@ -67,8 +65,7 @@ def load_tables(root: str, ep_id: str) -> EpisodeTables:
                 else pd.DataFrame(columns=["track_id", "t_s", "score"])),
         turns=(turns.assign(name=turns["person_id"].map(person_names).fillna(turns["person_id"]))[
             ["start_s", "end_s", "name"]] if turns is not None else pd.DataFrame(columns=["start_s", "end_s", "name"])),
-        audio=(Audio.from_wav(storage.read_bytes(audio_url), start_s=start_s) if storage.exists(audio_url)
-               else None))
+        audio=stored_audio(folder, manifest))
 
 
 def faces_at(tracks: dict[int, Track], t: float) -> list[tuple[int, np.ndarray, str]]:

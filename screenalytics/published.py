@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 
 from screenalytics.tasks import storage
+from screenalytics.tasks.decoding import Audio
 from screenalytics.tasks.errors import InputError
 
 
@@ -39,6 +40,14 @@ def stage_table(folder: str, manifest: dict[str, Any], stage: str, name: str,
         return None
     url = storage.join(folder, "stages", stage, entry["key"][:16], f"{name}.parquet")
     return storage.read_parquet(url, filters=filters) if storage.exists(url) else None
+
+
+def stored_audio(folder: str, manifest: dict[str, Any]) -> Audio | None:
+    """The run's audio track (16 kHz int16 on the container clock), or None when the video had none."""
+    url = storage.join(folder, "audio.wav")
+    if not storage.exists(url):
+        return None
+    return Audio.from_wav(storage.read_bytes(url), start_s=manifest["stages"]["audio"]["info"]["start_s"])
 
 
 def run_label(manifest: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pandera.typing import DataFrame
 
-from screenalytics.tasks.audio_windows import cut, detect_speech
+from screenalytics.tasks.audio_windows import as_float, cut, detect_speech
 from screenalytics.tasks.configs import DiarizeConfig, VadConfig
 from screenalytics.tasks.diarize_local import chunk_starts
 from screenalytics.tasks.diarize_voices import diarize, diarize_speech, no_turns, trim_ends
@@ -90,9 +90,8 @@ def diarize_task(run: StageRun, audio: StageOutput, speech: StageOutput, cfg: Di
                  ) -> Produced:
     track, info = read_audio(audio)
     regions = speech.table("speech")[["start_s", "end_s"]].to_numpy() - info.start_s
-    wav = track.samples.astype(np.float32)
-    wav *= 1 / 32768  # in place, and the int16 samples dropped: one copy of the episode's audio is held, not three
-    del track
+    wav = as_float(track.samples)
+    del track  # the int16 samples dropped: one copy of the episode's audio is held
     turns, centroids = diarize_track(wav, regions, cfg, diarizer=diarizer, models=run.models, progress=run.progress)
     turns, voices = turn_tables(turns, centroids, ep_id=run.ctx.ep_id, offset_s=info.start_s,
                                 duration_s=info.duration_s)

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import screenalytics.flows  # noqa: F401  (the flows' process settings: heap threshold, one BLAS thread)
 from screenalytics.bench.defaults import default_models
-from screenalytics.published import read_manifest, stage_table
+from screenalytics.published import read_manifest, stage_table, stored_audio
 from screenalytics.tasks import storage
 from screenalytics.tasks.asd import budgeted_plan, speaking_scores
-from screenalytics.tasks.decoding import Audio
 
 
 def main() -> None:
@@ -25,10 +24,9 @@ def main() -> None:
     manifest = read_manifest(folder)
     crops, tracks, speech = (stage_table(folder, manifest, stage, name) for stage, name in
                              (("facecrops", "crops"), ("track", "tracks"), ("vad", "speech")))
-    if crops is None or speech is None:
+    audio = stored_audio(folder, manifest)
+    if crops is None or speech is None or audio is None:
         raise SystemExit(f"{folder}: the run has no active-speaker inputs (a video without audio?)")
-    audio = Audio.from_wav(storage.read_bytes(storage.join(folder, "audio.wav")),
-                           start_s=manifest["stages"]["audio"]["info"]["start_s"])
     net = models.get("active_speaker")
     started = time.perf_counter()
     plan, planned = budgeted_plan(crops, tracks, speech, audio, settings.asd)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from screenalytics.published import read_manifest, stage_table
+from screenalytics.published import read_manifest, stage_table, stored_audio
 from screenalytics.tasks import storage
 from screenalytics.tasks.asd import audio_features, scoring_plan
 from screenalytics.tasks.configs import AsdConfig
-from screenalytics.tasks.decoding import Audio
 from screenalytics.tasks.facecrops import decode_crops
 from screenalytics.tasks.models.checkpoint import load_checkpoint
 from screenalytics.tasks.models.lr_asd import activation_ranges
@@ -27,8 +26,9 @@ def windows(folder: str):
     manifest = read_manifest(folder)
     crops = stage_table(folder, manifest, "facecrops", "crops")
     tracks = stage_table(folder, manifest, "track", "tracks")
-    audio = Audio.from_wav(storage.read_bytes(storage.join(folder, "audio.wav")),
-                           start_s=manifest["stages"]["audio"]["info"]["start_s"])
+    audio = stored_audio(folder, manifest)
+    if audio is None:
+        raise SystemExit(f"{folder}: the run has no audio track; the ranges are measured with the audio heard")
     everywhere = pd.DataFrame({"start_s": [float(crops["t_s"].min())], "end_s": [float(crops["t_s"].max())]})
     jpegs = crops["jpeg"].to_numpy()
     for window in scoring_plan(crops, tracks, everywhere, AsdConfig(every_s=0, context_s=0)):
